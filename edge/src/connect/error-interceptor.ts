@@ -1,0 +1,20 @@
+import type { Interceptor } from "@connectrpc/connect";
+import { toConnectError } from "../../../core/errors/connect-codes.js";
+import type { Logger } from "../logger.js";
+
+/**
+ * The one place where errors leave the edge: every handler error passes through
+ * `toConnectError`, so callers get a Connect code and a safe message, and
+ * unexpected errors are logged instead of returned.
+ */
+export function errorInterceptor(logger: Logger): Interceptor {
+  return (next) => async (req) => {
+    try {
+      return await next(req);
+    } catch (error) {
+      throw toConnectError(error, (original) =>
+        logger.error("rpc failed", { procedure: req.method.name, error: original }),
+      );
+    }
+  };
+}

@@ -1,0 +1,133 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { describe, expect, it } from "vitest";
+import { CostService } from "../../proto/gen/fulcrum/cost/v1/cost_service_pb.js";
+import { PolicyService } from "../../proto/gen/fulcrum/policy/v1/policy_service_pb.js";
+import { postJson, workerClient, workerFetch } from "./client.js";
+
+const EVALUATE = "fulcrum.policy.v1.PolicyService/EvaluatePolicy";
+
+async function connectError(response: Response) {
+  const body = (await response.json()) as { code: string; message: string };
+  expect(body.message).not.toMatch(/\bat .+:\d+:\d+/); // no stack frames
+  return body;
+}
+
+describe("bad input", () => {
+  it("malformed JSON is InvalidArgument", async () => {
+    const response = await postJson(EVALUATE, '{"context": {"tenant_id": "demo"');
+    expect(response.status).toBe(400);
+    expect((await connectError(response)).code).toBe("invalid_argument");
+  });
+
+  it("malformed protobuf is InvalidArgument", async () => {
+    const response = await workerFetch(`http://edge.test/${EVALUATE}`, {
+      method: "POST",
+      headers: { "content-type": "application/proto" },
+      body: new Uint8Array([0x12, 0xff, 0xff, 0xff, 0x0f, 0x01]),
+    });
+    expect(response.status).toBe(400);
+    expect((await connectError(response)).code).toBe("invalid_argument");
+  });
+
+  it("a wrong field type names the field", async () => {
+    const response = await postJson(
+      EVALUATE,
+      '{"context": {"tenant_id": "demo", "tool_names": 7}}',
+    );
+    const body = await connectError(response);
+    expect(body.code).toBe("invalid_argument");
+    expect(body.message).toContain("tool_names");
+  });
+
+  it("a wrong content type is refused with what to send instead", async () => {
+    const response = await postJson(EVALUATE, "{}", { "content-type": "text/plain" });
+    expect(response.status).toBe(415);
+    const body = await connectError(response);
+    expect(body.code).toBe("invalid_argument");
+    expect(body.message).toContain("application/json");
+  });
+
+  it("a missing required field is InvalidArgument naming it", async () => {
+    const body = await connectError(await postJson(EVALUATE, "{}"));
+    expect(body.code).toBe("invalid_argument");
+    expect(body.message).toContain("context");
+
+    const noTenant = await connectError(await postJson(EVALUATE, '{"context": {}}'));
+    expect(noTenant.code).toBe("invalid_argument");
+    expect(noTenant.message).toContain("context.tenant_id");
+  });
+
+  it("an invalid field value is InvalidArgument naming it", async () => {
+    const client = workerClient(PolicyService);
+    const error = await client
+      .evaluatePolicy({ context: { tenantId: "demo", estimatedCostUsd: -1 } })
+      .catch((e) => ConnectError.from(e));
+    expect((error as ConnectError).code).toBe(Code.InvalidArgument);
+    expect((error as ConnectError).rawMessage).toContain("context.estimated_cost_usd");
+
+    const badId = await client
+      .evaluatePolicy({ policyId: "no spaces allowed", context: { tenantId: "demo" } })
+      .catch((e) => ConnectError.from(e));
+    expect((badId as ConnectError).code).toBe(Code.InvalidArgument);
+    expect((badId as ConnectError).rawMessage).toContain("policy_id");
+  });
+
+  it("a body over 1 MiB is refused before it is parsed", async () => {
+    const big = JSON.stringify({
+      context: { tenant_id: "demo", input_text: "x".repeat(1_100_000) },
+    });
+    const response = await postJson(EVALUATE, big);
+    expect(response.status).toBe(400);
+    const body = await connectError(response);
+    expect(body.code).toBe("invalid_argument");
+    expect(body.message).toContain("1 MiB");
+  });
+
+  it("a body over 1 MiB without Content-Length is refused while streaming", async () => {
+    const chunk = new TextEncoder().encode("x".repeat(64 * 1024));
+    let sent = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent++ < 20) controller.enqueue(chunk);
+        else controller.close();
+      },
+    });
+    const response = await workerFetch(`http://edge.test/${EVALUATE}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: stream,
+      // @ts-expect-error: `duplex` is required for streaming bodies but missing from the types.
+      duplex: "half",
+    });
+    expect(response.status).toBe(400);
+    expect((await connectError(response)).message).toContain("1 MiB");
+  });
+
+  it("an unknown policy is NotFound", async () => {
+    const body = await connectError(
+      await postJson(EVALUATE, '{"policy_id": "pol_nope", "context": {"tenant_id": "demo"}}'),
+    );
+    expect(body.code).toBe("not_found");
+    expect(body.message).toContain("pol_nope");
+  });
+
+  it("an unknown tenant is NotFound", async () => {
+    const body = await connectError(
+      await postJson(EVALUATE, '{"context": {"tenant_id": "nobody"}}'),
+    );
+    expect(body.code).toBe("not_found");
+  });
+
+  it("methods of later issues answer Unimplemented", async () => {
+    const error = await workerClient(CostService)
+      .getBudget({ budgetId: "budget_1" })
+      .catch((e) => ConnectError.from(e));
+    expect((error as ConnectError).code).toBe(Code.Unimplemented);
+  });
+
+  it("an unknown path is a JSON 404", async () => {
+    const response = await workerFetch("http://edge.test/nope");
+    expect(response.status).toBe(404);
+    expect(((await response.json()) as { code: string }).code).toBe("not_found");
+  });
+});

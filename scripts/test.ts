@@ -1,0 +1,121 @@
+/**
+ * The test command (`npm test`, called by .ci/run): every static check, every
+ * test tier, then one summary line `N passed, N failed`.
+ *
+ * Steps run in order and all of them run even after a failure, so one run
+ * reports everything. A failed check counts as one failed test, so a red run
+ * can never end with "0 failed".
+ */
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+
+interface StepResult {
+  name: string;
+  passed: number;
+  failed: number;
+  ok: boolean;
+  seconds: number;
+}
+
+const root = join(import.meta.dirname, "..");
+const tmp = join(root, ".tmp", "test");
+rmSync(tmp, { recursive: true, force: true });
+mkdirSync(tmp, { recursive: true });
+
+function run(command: string, args: string[], env: Record<string, string> = {}): boolean {
+  const status = spawnSync(command, args, {
+    cwd: root,
+    stdio: "inherit",
+    env: { ...process.env, ...env },
+  }).status;
+  return status === 0;
+}
+
+function timed<T>(fn: () => T): [T, number] {
+  const started = performance.now();
+  const value = fn();
+  return [value, (performance.now() - started) / 1000];
+}
+
+/** A gate: no test count of its own; a failure counts as one failed test. */
+function check(name: string, script: string): StepResult {
+  console.log(`\n=== ${name}: npm run ${script}`);
+  const [ok, seconds] = timed(() => run("npm", ["run", "--silent", script]));
+  return { name, passed: 0, failed: ok ? 0 : 1, ok, seconds };
+}
+
+function policyTests(): StepResult {
+  console.log("\n=== policy unit tests (opa test --coverage)");
+  const resultFile = join(tmp, "opa.json");
+  const [ok, seconds] = timed(() =>
+    run("npm", ["run", "--silent", "test:policies"], { FULCRUM_RESULT_FILE: resultFile }),
+  );
+  const counts = readCounts(resultFile, (r) => ({ passed: r.passed, failed: r.failed }));
+  return result("opa test", ok, counts, seconds);
+}
+
+function vitest(): StepResult {
+  console.log("\n=== vitest (unit, workerd, e2e)");
+  const resultFile = join(tmp, "vitest.json");
+  const [ok, seconds] = timed(() =>
+    run("npx", [
+      "vitest",
+      "run",
+      "--reporter=default",
+      "--reporter=json",
+      `--outputFile.json=${resultFile}`,
+    ]),
+  );
+  const counts = readCounts(resultFile, (r) => ({
+    passed: r.numPassedTests,
+    failed:
+      r.numFailedTests === undefined ? undefined : r.numFailedTests + (r.numFailedTestSuites ?? 0),
+  }));
+  return result("vitest", ok, counts, seconds);
+}
+
+/** A runner that exited non-zero but reported no failed test still counts one failure. */
+function result(
+  name: string,
+  exitedOk: boolean,
+  counts: { passed: number; failed: number },
+  seconds: number,
+): StepResult {
+  const failed = exitedOk ? counts.failed : Math.max(1, counts.failed);
+  return { name, passed: counts.passed, failed, ok: exitedOk && failed === 0, seconds };
+}
+
+/** Reads a runner's JSON result; a missing or unreadable file is a failure. */
+function readCounts(
+  file: string,
+  pick: (json: Record<string, number | undefined>) => { passed?: number; failed?: number },
+): { passed: number; failed: number } {
+  try {
+    const { passed, failed } = pick(JSON.parse(readFileSync(file, "utf8")));
+    if (typeof passed !== "number" || typeof failed !== "number") return { passed: 0, failed: 1 };
+    return { passed, failed };
+  } catch {
+    return { passed: 0, failed: 1 };
+  }
+}
+
+const steps: StepResult[] = [
+  check("lint + typecheck + buf lint + opa fmt/check", "check"),
+  check("generated code is up to date", "check:generated"),
+  policyTests(),
+  vitest(),
+];
+
+console.log("\n=== summary");
+for (const step of steps) {
+  const verdict = step.ok ? "ok  " : "FAIL";
+  console.log(
+    `${verdict} ${step.name.padEnd(48)} ${String(step.passed).padStart(5)} passed ${String(step.failed).padStart(3)} failed ${step.seconds.toFixed(1).padStart(6)} s`,
+  );
+}
+const passed = steps.reduce((n, s) => n + s.passed, 0);
+const failed = steps.reduce((n, s) => n + s.failed, 0);
+const allOk = steps.every((s) => s.ok);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(allOk && passed > 0 ? 0 : 1);

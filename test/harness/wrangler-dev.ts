@@ -1,0 +1,92 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { waitForHttp } from "./ports.js";
+
+export interface RunningWorker {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Environment that keeps wrangler fully offline: no telemetry, no request to
+ * Cloudflare for `request.cf` data, no update check.
+ */
+export const OFFLINE_WRANGLER_ENV = {
+  WRANGLER_SEND_METRICS: "false",
+  CLOUDFLARE_CF_FETCH_ENABLED: "false",
+  WRANGLER_LOG: "warn",
+  NO_UPDATE_NOTIFIER: "1",
+} as const;
+
+/**
+ * Starts the edge Worker with `wrangler dev` on the given port and waits for
+ * /healthz. Uses the wrangler of this project under the Node that runs us.
+ */
+export async function startWranglerDev(
+  port: number,
+  options: { vars?: Record<string, string>; logFile?: NodeJS.WritableStream } = {},
+): Promise<RunningWorker> {
+  const args = [
+    "node_modules/wrangler/bin/wrangler.js",
+    "dev",
+    "--local",
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--inspector-port",
+    "0",
+    "--show-interactive-dev-session=false",
+  ];
+  for (const [name, value] of Object.entries(options.vars ?? {})) {
+    args.push("--var", `${name}:${value}`);
+  }
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, ...OFFLINE_WRANGLER_ENV },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  const output: string[] = [];
+  const collect = (chunk: Buffer) => {
+    output.push(chunk.toString());
+    if (output.length > 200) output.shift();
+    options.logFile?.write(chunk);
+  };
+  child.stdout?.on("data", collect);
+  child.stderr?.on("data", collect);
+
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await Promise.race([
+      waitForHttp(`${url}/healthz`, 60_000),
+      exited(child).then((code) => {
+        throw new Error(`wrangler dev exited with ${code}`);
+      }),
+    ]);
+  } catch (error) {
+    await stopProcessGroup(child);
+    throw new Error(`${(error as Error).message}\n--- wrangler output ---\n${output.join("")}`);
+  }
+  return { url, stop: () => stopProcessGroup(child) };
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+}
+
+/** wrangler starts workerd as a child: stop the whole process group. */
+export async function stopProcessGroup(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.pid === undefined) return;
+  const done = exited(child);
+  try {
+    process.kill(-child.pid, "SIGTERM");
+  } catch {
+    return;
+  }
+  const timer = setTimeout(() => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+    } catch {}
+  }, 5000);
+  await done;
+  clearTimeout(timer);
+}

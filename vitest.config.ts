@@ -1,0 +1,44 @@
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+/**
+ * Three tiers (see README "Tests"):
+ * - unit: in-process Node tests beside the code (core/, scripts/), no network;
+ * - workerd: the edge Worker's own tests, run inside workerd by the Cloudflare
+ *   Vitest plugin with the real wasm bundle;
+ * - e2e: the Worker served by `wrangler dev` (started by the harness) and called
+ *   over HTTP through the generated Connect client and through `buf curl`.
+ */
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["core/**/*.test.ts", "scripts/**/*.test.ts"],
+          environment: "node",
+        },
+      },
+      {
+        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
+        test: {
+          name: "workerd",
+          include: ["edge/test/**/*.test.ts"],
+        },
+      },
+      {
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          environment: "node",
+          globalSetup: ["test/harness/global-setup.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          // One Worker serves every e2e file; running them one at a time keeps
+          // latency-sensitive checks honest on a 2-core machine.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
