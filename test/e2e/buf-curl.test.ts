@@ -12,10 +12,11 @@ const root = join(import.meta.dirname, "..", "..");
 const run = promisify(execFile);
 
 async function bufCurl(protocol: "connect" | "grpcweb", procedure: string, data: object) {
+  // buf's npm shim, under the Node running the tests (npx would add npm's own warnings).
   const { stdout } = await run(
-    "npx",
+    process.execPath,
     [
-      "buf",
+      join(root, "node_modules/@bufbuild/buf/bin/buf"),
       "curl",
       "--schema",
       "proto",

@@ -23,7 +23,12 @@ export const OFFLINE_WRANGLER_ENV = {
  */
 export async function startWranglerDev(
   port: number,
-  options: { vars?: Record<string, string>; logFile?: NodeJS.WritableStream } = {},
+  options: {
+    vars?: Record<string, string>;
+    /** A dotenv file of variables: for values too large for the command line. */
+    envFile?: string;
+    logFile?: NodeJS.WritableStream;
+  } = {},
 ): Promise<RunningWorker> {
   const args = [
     "node_modules/wrangler/bin/wrangler.js",
@@ -37,6 +42,7 @@ export async function startWranglerDev(
     "0",
     "--show-interactive-dev-session=false",
   ];
+  if (options.envFile) args.push("--env-file", options.envFile);
   for (const [name, value] of Object.entries(options.vars ?? {})) {
     args.push("--var", `${name}:${value}`);
   }

@@ -29,6 +29,10 @@ export function createEdgeRouter(deps: EvaluationDeps, logger: Logger): ConnectR
   const router = createConnectRouter({
     interceptors: [errorInterceptor(logger), validationInterceptor],
     readMaxBytes: MAX_REQUEST_BYTES,
+    // Strict JSON: a misspelled field or enum name (`tool_name`, `PHASE_PRETOOL`)
+    // would otherwise be dropped silently and the request judged without it,
+    // which for a policy check can turn a DENY into an ALLOW.
+    jsonOptions: { ignoreUnknownFields: false },
   });
   router.service(PolicyService, policyEvaluationService(deps));
   router.service(CostService, {});
