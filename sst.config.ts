@@ -8,6 +8,10 @@
  *
  * The Worker imports the governance bundle (policies/build/governance.wasm) as
  * a compiled module, the same way wrangler.toml's CompiledWasm rule does.
+ * sst.cloudflare.Worker uploads a single bundled file, so it cannot do that:
+ * the Worker is declared with the Cloudflare provider's own resources, and its
+ * modules come from wrangler's bundle (`npm run build:edge` writes dist/edge/
+ * with index.js and the hashed governance .wasm) run before `sst deploy`.
  */
 export default $config({
   app(input) {
@@ -16,26 +20,52 @@ export default $config({
       home: "cloudflare",
       removal: input?.stage === "production" ? "retain" : "remove",
       protect: input?.stage === "production",
-      providers: { cloudflare: "6.10.0" },
+      // sst 4.17.1's platform is built against @pulumi/cloudflare 6.15.0.
+      providers: { cloudflare: "6.15.0" },
     };
   },
   async run() {
-    const edge = new sst.cloudflare.Worker("Edge", {
-      handler: "edge/src/index.ts",
-      url: true,
-      build: {
-        esbuild: { loader: { ".wasm": "copy" } },
-      },
-      environment: {
-        ENVIRONMENT: $app.stage,
-      },
-      transform: {
-        worker: (args) => {
-          args.compatibilityDate = "2026-11-01";
-          args.observability = { enabled: true };
-        },
-      },
+    const fs = await import("node:fs");
+    const path = await import("node:path");
+    const outDir = path.resolve("dist/edge");
+    if (!fs.existsSync(path.join(outDir, "index.js"))) {
+      throw new Error("dist/edge/index.js is missing: run `npm run build:edge` first");
+    }
+    const wasmFiles = fs.readdirSync(outDir).filter((f) => f.endsWith(".wasm"));
+    const accountId = process.env.CLOUDFLARE_DEFAULT_ACCOUNT_ID;
+    if (!accountId) throw new Error("CLOUDFLARE_DEFAULT_ACCOUNT_ID is not set");
+
+    const worker = new cloudflare.Worker("Edge", {
+      accountId,
+      name: `fulcrum-edge-${$app.stage}`,
+      subdomain: { enabled: true },
+      observability: { enabled: true },
     });
-    return { edgeUrl: edge.url };
+    const version = new cloudflare.WorkerVersion("EdgeVersion", {
+      accountId,
+      workerId: worker.id,
+      compatibilityDate: "2026-11-01",
+      mainModule: "index.js",
+      modules: [
+        {
+          name: "index.js",
+          contentType: "application/javascript+module",
+          contentFile: path.join(outDir, "index.js"),
+        },
+        ...wasmFiles.map((file) => ({
+          name: file,
+          contentType: "application/wasm",
+          contentFile: path.join(outDir, file),
+        })),
+      ],
+      bindings: [{ type: "plain_text", name: "ENVIRONMENT", text: $app.stage }],
+    });
+    new cloudflare.WorkersDeployment("EdgeDeployment", {
+      accountId,
+      scriptName: worker.name,
+      strategy: "percentage",
+      versions: [{ percentage: 100, versionId: version.id }],
+    });
+    return { edgeWorker: worker.name };
   },
 });

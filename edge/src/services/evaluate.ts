@@ -14,11 +14,7 @@ export interface Evaluation {
   output: DecisionOutput;
   config: TenantConfig;
   evaluatedAtMs: number;
-  /**
-   * Wall time of the wasm evaluation. Inside a deployed Worker the clock only
-   * advances across I/O (a Spectre mitigation), so there it reads as 0 for a
-   * pure in-memory evaluation; benchmarks measure the real figure.
-   */
+  /** See TimedDecision.durationMs. */
   durationMs: number;
 }
 
@@ -45,9 +41,7 @@ export async function evaluate(
 
   const input = toDecisionInput(context, policyIds, dryRun);
   const evaluatedAtMs = Date.now();
-  const started = performance.now();
-  const output = deps.engine.evaluate(tenantId, config, input);
-  const durationMs = performance.now() - started;
+  const { output, durationMs } = deps.engine.evaluate(tenantId, config, input);
 
   if (output.results.length !== policyIds.length && policyIds.length > 0) {
     throw new FulcrumError("Internal", "policy evaluation skipped a named policy", {
