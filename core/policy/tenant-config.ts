@@ -1,19 +1,26 @@
 /**
  * Types of the Rego governance library's data and I/O (policies/fulcrum/governance).
  *
- * - {@link TenantConfig} is the `data` document loaded into a wasm instance with
- *   `setData()`: one tenant's policies.
- * - {@link DecisionInput} is the `input` of `evaluate(input, DECISION_ENTRYPOINT)`.
- * - {@link DecisionOutput} is the value of the entrypoint (`evaluate()` returns
- *   `[{ result: DecisionOutput }]`).
+ * - {@link TenantConfig} is one tenant's policies as configured. The `data`
+ *   document loaded into a wasm instance with `setData()` is
+ *   `prepareTenantData(config)` (core/policy/prepare-tenant-data.ts), which
+ *   validates, normalises and precompiles it for the Rego.
+ * - {@link DecisionInput} is the `input` of `evaluate(input, DECISION_ENTRYPOINT)`
+ *   (built by toDecisionInput, which leaves empty fields out).
+ * - {@link RawDecisionOutput} is the value of the entrypoint (`evaluate()`
+ *   returns `[{ result: RawDecisionOutput }]`): only what depends on the request.
+ * - {@link DecisionOutput} is the full decision callers read:
+ *   `expandDecision(prepared, raw)` (core/policy/expand-decision.ts).
  *
  * These types mirror the Rego exactly; policies/README.md documents the semantics.
  * Web-standard only (no Node imports): used by the edge Worker and by core.
  *
  * @example
+ * const prepared = prepareTenantData(tenantConfig satisfies TenantConfig);
  * const policy = await loadPolicy(wasmModule);
- * policy.setData(tenantConfig satisfies TenantConfig);
- * const [{ result }] = policy.evaluate(input satisfies DecisionInput, DECISION_ENTRYPOINT) as [{ result: DecisionOutput }];
+ * policy.setData(prepared);
+ * const [{ result }] = policy.evaluate(input satisfies DecisionInput, DECISION_ENTRYPOINT) as [{ result: RawDecisionOutput }];
+ * const output: DecisionOutput = expandDecision(prepared, result);
  */
 
 export const DECISION_ENTRYPOINT = "fulcrum/governance/decision" as const;
@@ -147,7 +154,7 @@ export interface PolicyConfig {
   rules: Rule[];
 }
 
-/** The `data` document of one tenant's wasm instance. */
+/** One tenant's configuration; its prepared form is the `data` document of the tenant's wasm instance. */
 export interface TenantConfig {
   /** When set, a context naming another tenant gets DENY (fail closed). */
   tenant_id: string;
@@ -169,6 +176,7 @@ export interface PolicyContext {
   output_text?: string;
   /** Accepted but not read by any rule family yet. */
   attributes?: Record<string, unknown>;
+  /** Missing = 0 (checked); present but not a number (a non-finite value travels as null) = not checked. */
   estimated_cost_usd?: number;
   action?: string;
 }
@@ -181,6 +189,36 @@ export interface DecisionInput {
   context?: PolicyContext;
 }
 
+/**
+ * A matched rule as the Rego reports it: `[k, matched_conditions]`, plus the
+ * generated reason unless the rule has its own message. `k` indexes the
+ * policy's prepared `rule_info`.
+ */
+export type RawMatchedRule = [k: number, conditions: string[], reason?: string];
+
+/** A policy's entry in {@link RawDecisionOutput.results}. */
+export interface RawPolicyResult {
+  id: string;
+  /** Out of scope (ALLOW, no rules evaluated): the missed scope dimensions, in order. */
+  misses?: string[];
+  /** Missing when nothing matched (ALLOW). */
+  matched?: RawMatchedRule[];
+  /** Missing = ALLOW. */
+  decision?: DecisionName;
+  /** Missing = same as decision. */
+  would_decide?: DecisionName;
+}
+
+/** The value of the `decision` entrypoint: the minimal wasm output. */
+export interface RawDecisionOutput {
+  /** In evaluation order; absent on a tenant mismatch. */
+  results?: RawPolicyResult[];
+  /** Present (true) only for a request-level dry run. */
+  dry_run?: true;
+  /** Present only when the context names another tenant than the loaded one: DENY. */
+  tenant?: string;
+}
+
 export interface MatchedRuleOutput {
   rule_id: string;
   rule_name: string;
@@ -188,7 +226,6 @@ export interface MatchedRuleOutput {
   priority: number;
   /** The rule's own action, before enforcement and dry run. */
   action: RuleAction;
-  severity: Severity;
   reason: string;
   matched_conditions: string[];
   /** Present in the flattened Decision.matched_rules only. */
@@ -197,14 +234,11 @@ export interface MatchedRuleOutput {
 
 export interface ActionOutput {
   type: ActionType;
-  /** "" for the policy-level TERMINATE action. */
-  rule_id: string;
   message: string;
+  /** The rule's severity (INFO once the action is AUDIT); CRITICAL for TERMINATE. */
   severity: Severity;
   /** true for DENY and TERMINATE. */
   terminal: boolean;
-  /** Present in the flattened Decision.actions only. */
-  policy_id?: string;
   /** Reserved: the Rego library emits no action parameters today. */
   parameters?: Record<string, string>;
 }
@@ -214,21 +248,18 @@ export interface PolicyResultOutput {
   /** Echo of the policy's `version` ("" when missing or not a string). */
   policy_version: string;
   policy_name: string;
-  /** Effective enforcement (unknown/missing -> BLOCK). */
-  enforcement: Enforcement;
-  /** false: the policy's scope excludes the context; its rules were not evaluated. */
-  in_scope: boolean;
-  /** ALLOW when dry_run. */
+  /** ALLOW when dry_run (and when the scope excludes the context: no rule is evaluated then). */
   decision: DecisionName;
   dry_run: boolean;
   /** The verdict after enforcement, before dry run. */
   would_decide: DecisionName;
   matched_rules: MatchedRuleOutput[];
   actions: ActionOutput[];
+  /** "no rule matched", "not applicable: the context is outside the policy scope (...)", or the verdict and reasons. */
   message: string;
 }
 
-/** The value of the `decision` entrypoint. */
+/** The full decision: expandDecision(prepared, RawDecisionOutput). */
 export interface DecisionOutput {
   /** Strongest decision over results (dry-run results are ALLOW). */
   decision: DecisionName;
@@ -239,7 +270,8 @@ export interface DecisionOutput {
   matched_rules: (MatchedRuleOutput & { policy_id: string })[];
   /** One per matched rule: "<reason> (rule <id> of policy <id>)", prefixed "dry run: " for dry-run policies. */
   reasons: string[];
-  actions: (ActionOutput & { policy_id: string })[];
+  /** Every result's actions, in order. */
+  actions: ActionOutput[];
 }
 
 /** Orders decisions as the Rego does: DENY > REQUIRE_APPROVAL > WARN > ALLOW. */

@@ -5,8 +5,13 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { toDecisionInput } from "../../core/policy/decision-input.js";
+import { expandDecision } from "../../core/policy/expand-decision.js";
 import { prepareTenantData } from "../../core/policy/prepare-tenant-data.js";
-import type { DecisionOutput } from "../../core/policy/tenant-config.js";
+import type {
+  DecisionOutput,
+  RawDecisionOutput,
+  TenantConfig,
+} from "../../core/policy/tenant-config.js";
 import {
   ActionType,
   Decision,
@@ -91,7 +96,11 @@ async function expected(c: EvaluationCase): Promise<Comparable> {
   for (const file of regoFiles) args.push("--data", file);
   args.push("--data", join(workDir, `${c.tenantId}.json`), "data.fulcrum.governance.decision");
   const { stdout } = await runOpa(args, { stdin: JSON.stringify(input) });
-  const output = JSON.parse(stdout).result[0].expressions[0].value as DecisionOutput;
+  const raw = JSON.parse(stdout).result[0].expressions[0].value as RawDecisionOutput;
+  const output: DecisionOutput = expandDecision(
+    prepareTenantData(configs[c.tenantId] as TenantConfig),
+    raw,
+  );
   const results = output.results.map((r) => ({
     policy_id: r.policy_id,
     version: r.policy_version,

@@ -1,10 +1,15 @@
 import type { LoadedPolicy } from "@open-policy-agent/opa-wasm";
 import * as opaWasm from "@open-policy-agent/opa-wasm";
 import { FulcrumError } from "../../../core/errors/fulcrum-error.js";
-import { prepareTenantData } from "../../../core/policy/prepare-tenant-data.js";
+import { expandDecision } from "../../../core/policy/expand-decision.js";
+import {
+  type PreparedTenantData,
+  prepareTenantData,
+} from "../../../core/policy/prepare-tenant-data.js";
 import type {
   DecisionInput,
   DecisionOutput,
+  RawDecisionOutput,
   TenantConfig,
 } from "../../../core/policy/tenant-config.js";
 
@@ -18,7 +23,7 @@ export const DECISION_ENTRYPOINT = "fulcrum/governance/decision";
 export interface TimedDecision {
   output: DecisionOutput;
   /**
-   * Wall time of the wasm evaluation alone. Deployed Workers advance the clock
+   * Wall time of the wasm evaluation and its expansion (expandDecision). Deployed Workers advance the clock
    * only across I/O (a Spectre mitigation), so there it reads 0 for a pure
    * in-memory evaluation; `npm run bench:policy` measures the real figure.
    */
@@ -28,6 +33,8 @@ export interface TimedDecision {
 interface TenantInstance {
   config: TenantConfig;
   policy: LoadedPolicy;
+  /** The data document loaded into `policy`, which expandDecision renders from. */
+  prepared: PreparedTenantData;
 }
 
 /**
@@ -43,9 +50,9 @@ export class PolicyEngine {
   constructor(private readonly module: WebAssembly.Module) {}
 
   evaluate(tenantId: string, config: TenantConfig, input: DecisionInput): TimedDecision {
-    const policy = this.instanceFor(tenantId, config);
+    const { policy, prepared } = this.instanceFor(tenantId, config);
     let results: unknown;
-    // Only the evaluation is timed; loading a tenant's instance is not.
+    // Only the evaluation and its expansion are timed; loading a tenant's instance is not.
     const started = performance.now();
     try {
       results = policy.evaluate(input, DECISION_ENTRYPOINT);
@@ -54,35 +61,31 @@ export class PolicyEngine {
       this.instances.delete(tenantId);
       throw new FulcrumError("Internal", "policy evaluation failed", { cause });
     }
-    const durationMs = performance.now() - started;
-    const output = Array.isArray(results) ? results[0]?.result : undefined;
-    if (!isDecisionOutput(output)) {
+    const raw = Array.isArray(results) ? results[0]?.result : undefined;
+    let output: DecisionOutput;
+    try {
+      // The wasm returns only the request-dependent facts; the rest comes from the prepared data.
+      output = expandDecision(prepared, raw as RawDecisionOutput);
+    } catch (cause) {
       throw new FulcrumError("Internal", "policy evaluation produced no decision", {
-        cause: new Error(`unexpected result: ${JSON.stringify(results)?.slice(0, 200)}`),
+        cause: new Error(`unexpected result: ${JSON.stringify(results)?.slice(0, 200)}`, { cause }),
       });
     }
-    return { output, durationMs };
+    return { output, durationMs: performance.now() - started };
   }
 
-  private instanceFor(tenantId: string, config: TenantConfig): LoadedPolicy {
+  private instanceFor(tenantId: string, config: TenantConfig): TenantInstance {
     const cached = this.instances.get(tenantId);
-    if (cached && cached.config === config) return cached.policy;
+    if (cached && cached.config === config) return cached;
     try {
       const policy = loadPolicySync(this.module);
-      policy.setData(prepareTenantData(config));
-      this.instances.set(tenantId, { config, policy });
-      return policy;
+      const prepared = prepareTenantData(config);
+      policy.setData(prepared);
+      const instance = { config, policy, prepared };
+      this.instances.set(tenantId, instance);
+      return instance;
     } catch (cause) {
       throw new FulcrumError("Internal", "policy bundle could not be loaded", { cause });
     }
   }
-}
-
-function isDecisionOutput(value: unknown): value is DecisionOutput {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as { decision?: unknown }).decision === "string" &&
-    Array.isArray((value as { results?: unknown }).results)
-  );
 }

@@ -1,64 +1,55 @@
 # Entrypoint: fulcrum/governance/decision.
 #
 # One compiled bundle serves every tenant: all behaviour comes from `data`
-# (the tenant's policies, loaded with setData) and `input` (the request).
-# The output is built only from arrays iterated in order and from sorted
-# keys, so `opa eval` and the wasm runtime produce identical JSON.
+# (the tenant's policies, prepared by core/policy/prepare-tenant-data.ts and
+# loaded with setData) and `input` (the request). The output is built only
+# from arrays iterated in order, so `opa eval` and the wasm runtime produce
+# identical JSON.
+#
+# The output is deliberately minimal (opa-wasm serialises it as JSON on every
+# call, ~12 ns per byte): the selected policies, each one's verdict and the
+# matched rules' per-request strings. Everything derivable from the prepared
+# data (names, versions, severities, actions, messages, the flattened
+# top-level lists) is rendered by expandDecision() (core/policy/expand-decision.ts).
+#
+#   {"results": [...], "dry_run": true?}   dry_run only for a request dry run
+#   {"tenant": "<context tenant>"}        the context names another tenant
 package fulcrum.governance
 
-import data.fulcrum.governance.context.ctx
-import data.fulcrum.governance.context.request_dry_run
 import data.fulcrum.governance.enforcement
-import data.fulcrum.governance.selection
+import data.fulcrum.governance.lib
 
-results := [enforcement.result(id, selection.policies[id], ctx, _request_dry_run) | some id in selection.policy_ids]
+# Which policies: the named ones (input order, duplicates dropped, whatever
+# their status, unknown ids skipped), else every ACTIVE policy in the
+# prepared order (priority desc, then id).
+_requested := input.policy_ids if is_array(input.policy_ids)
 
-_request_dry_run if request_dry_run
+else := []
+
+policy_ids := [id |
+	some i, id in _requested
+	data.policies[id]
+	not id in array.slice(_requested, 0, i)
+] if count(_requested) > 0
+
+else := data.active_policy_ids
+
+request_dry_run if input.dry_run == true
 
 else := false
 
-# Only enforced (non-dry-run) results decide; a dry-run result is always ALLOW.
-decision := {
-	"decision": enforcement.strongest([r.decision | some r in results]),
-	"would_decide": enforcement.strongest([r.would_decide | some r in results]),
-	"results": results,
-	"matched_rules": [object.union(m, {"policy_id": r.policy_id}) | some r in results; some m in r.matched_rules],
-	"reasons": [_reason(r, m) | some r in results; some m in r.matched_rules],
-	"actions": [object.union(a, {"policy_id": r.policy_id}) | some r in results; some a in r.actions],
-} if {
-	not tenant_mismatch
-} else := {
-	"decision": "DENY",
-	"would_decide": "DENY",
-	"results": [],
-	"matched_rules": [],
-	"reasons": [_mismatch_reason],
-	"actions": [{
-		"type": "DENY",
-		"policy_id": "",
-		"rule_id": "",
-		"message": _mismatch_reason,
-		"severity": "CRITICAL",
-		"terminal": true,
-	}],
-}
+results := [enforcement.result(data.policies[id], request_dry_run) | some id in policy_ids]
 
-_reason(r, m) := concat("", [_prefix(r.dry_run), m.reason, " (rule ", m.rule_id, " of policy ", r.policy_id, ")"])
-
-_prefix(true) := "dry run: "
-
-_prefix(false) := ""
+decision := {"tenant": lib.tenant_id} if {
+	tenant_mismatch
+} else := {"results": results, "dry_run": true} if {
+	request_dry_run
+} else := {"results": results}
 
 # Defence in depth: a context naming another tenant than the configuration
 # loaded into this instance means the caller mixed tenants up. Fail closed.
 tenant_mismatch if {
-	is_string(data.tenant_id)
 	data.tenant_id != ""
-	ctx.tenant_id != ""
-	ctx.tenant_id != data.tenant_id
+	lib.tenant_id != ""
+	lib.tenant_id != data.tenant_id
 }
-
-_mismatch_reason := concat("", [
-	"context tenant '", ctx.tenant_id,
-	"' does not match the loaded tenant configuration '", data.tenant_id, "'",
-])

@@ -1,80 +1,239 @@
 package fulcrum.governance.rules_test
 
-import data.fulcrum.governance.rules
+import data.fulcrum.governance.decision
+import data.fulcrum.governance.testdata.prepared
+import data.fulcrum.governance_test.view
 
-ctx := {
-	"phase": "PRE_TOOL_CALL", "model_id": "gpt-4o", "tool_names": ["delete_db"], "user_roles": [],
-	"user_id": "", "input_text": "", "output_text": "", "estimated_cost_usd": null,
+t1 := prepared.t1
+
+run(id, ctx) := view(t1.policies[id], d.results[0]) if {
+	d := decision with data.tenant_id as t1.tenant_id
+		with data.active_policy_ids as t1.active_policy_ids
+		with data.policies as t1.policies
+		with input as {"policy_ids": [id], "dry_run": false, "context": ctx}
 }
 
-test_dispatch_by_type if {
-	count(rules.hits({"type": "MODEL_RESTRICTION", "denied_models": ["gpt-*"]}, ctx)) == 1
-	count(rules.hits({"type": "TOOL_RESTRICTION", "denied_tools": ["delete_*"]}, ctx)) == 1
-	count(rules.hits({"type": "APPROVAL_REQUIRED", "tools": ["delete_*"]}, ctx)) == 1
-	count(rules.hits({"type": "CONTENT_FILTER", "patterns": ["^$"]}, ctx)) == 1
-	count(rules.hits({"type": "COST_CONTROL", "max_cost_per_call_usd": 1}, object.union(ctx, {"estimated_cost_usd": 2}))) == 1
-	count(rules.hits({"type": "RBAC", "allowed_roles": ["admin"]}, ctx)) == 1
+conditions(r) := [[m.rule_id, m.matched_conditions] | some m in r.matched_rules]
+
+# MODEL_RESTRICTION
+
+test_model_denied_and_not_allowed if {
+	r := run("models", {"model_id": "llama-3"})
+	conditions(r) == [
+		["m_deny", ["model_id = llama-3 matches llama-*"]],
+		["m_allow", ["model_id = llama-3 matches none of allowed_models [gpt-4o*, claude-*, o[13]-mini]"]],
+	]
+	r.matched_rules[1].reason == "model 'llama-3' is not allowed (allowed: gpt-4o*, claude-*, o[13]-mini)"
+	r.decision == "DENY"
 }
 
-test_rate_limit_is_left_to_the_edge if rules.hits({"type": "RATE_LIMIT", "requests_per_minute": 0}, ctx) == []
-
-test_unknown_type_is_ignored if {
-	rules.hits({"type": "CUSTOM", "tools": ["*"]}, ctx) == []
-	rules.hits({"tools": ["*"]}, ctx) == []
+test_model_allowed_by_prefix_and_general_glob if {
+	run("models", {"model_id": "gpt-4o-mini"}).decision == "ALLOW"
+	run("models", {"model_id": "o3-mini"}).decision == "ALLOW"
+	conditions(run("models", {"model_id": "o2-mini"})) == [["m_allow", ["model_id = o2-mini matches none of allowed_models [gpt-4o*, claude-*, o[13]-mini]"]]]
 }
 
-test_default_actions if {
-	rules.action({"type": "TOOL_RESTRICTION"}) == "DENY"
-	rules.action({"type": "APPROVAL_REQUIRED"}) == "REQUIRE_APPROVAL"
-	rules.action({"type": "APPROVAL_REQUIRED", "action": ""}) == "REQUIRE_APPROVAL"
-	rules.action({}) == "DENY"
+test_model_denied_by_suffix if {
+	r := run("models", {"model_id": "claude-x-preview"})
+	conditions(r) == [["m_deny", ["model_id = claude-x-preview matches *-preview"]]]
+	r.matched_rules[0] == {
+		"rule_id": "m_deny", "rule_name": "", "rule_type": "MODEL_RESTRICTION", "priority": 20, "action": "DENY",
+		"reason": "model 'claude-x-preview' is denied",
+		"matched_conditions": ["model_id = claude-x-preview matches *-preview"],
+	}
 }
 
-test_explicit_and_unsupported_actions if {
-	rules.action({"type": "TOOL_RESTRICTION", "action": "WARN"}) == "WARN"
-	rules.action({"type": "APPROVAL_REQUIRED", "action": "DENY"}) == "DENY"
-	rules.action({"type": "TOOL_RESTRICTION", "action": "NOTIFY"}) == "AUDIT"
+test_no_model_is_not_checked if {
+	run("models", {"model_id": ""}).decision == "ALLOW"
+	run("models", {}).decision == "ALLOW"
 }
 
-test_severity if {
-	rules.severity({"action": "WARN"}) == "LOW"
-	rules.severity({"severity": "CRITICAL"}) == "CRITICAL"
-	rules.severity({"severity": "bogus", "type": "APPROVAL_REQUIRED"}) == "MEDIUM"
+# TOOL_RESTRICTION
+
+test_tool_denied_globs_name_the_first_pattern if {
+	r := run("tools", {"tool_names": ["search", "shell_exec", "exec", "db_admin", "visudo_x", "rm_fr"]})
+	conditions(r) == [
+		["t_deny", [
+			"tool_names[1] = shell_exec matches shell_*",
+			"tool_names[2] = exec matches exec",
+			"tool_names[3] = db_admin matches *_admin",
+			"tool_names[4] = visudo_x matches *sudo*",
+			"tool_names[5] = rm_fr matches rm_{rf,fr}",
+		]],
+		["t_allow", [
+			"tool_names[2] = exec matches none of allowed_tools [search, read_*, shell_*]",
+			"tool_names[3] = db_admin matches none of allowed_tools [search, read_*, shell_*]",
+			"tool_names[4] = visudo_x matches none of allowed_tools [search, read_*, shell_*]",
+			"tool_names[5] = rm_fr matches none of allowed_tools [search, read_*, shell_*]",
+		]],
+	]
+	r.matched_rules[1].action == "WARN"
+	r.decision == "DENY"
 }
 
-deny_delete := {"id": "r1", "name": "no deletes", "type": "TOOL_RESTRICTION", "denied_tools": ["delete_*"]}
+test_tool_allowed_only_warns if {
+	r := run("tools", {"tool_names": ["read_x", "write_x"]})
+	r.decision == "WARN"
+	conditions(r) == [["t_allow", ["tool_names[1] = write_x matches none of allowed_tools [search, read_*, shell_*]"]]]
+	r.matched_rules[0].reason == "tool 'write_x' is not allowed"
+}
 
-test_matched_rule_shape if {
-	rules.matched({"rules": [deny_delete]}, ctx) == [{
-		"rule_id": "r1", "rule_name": "no deletes", "rule_type": "TOOL_RESTRICTION", "priority": 0,
-		"action": "DENY", "severity": "HIGH", "reason": "tool 'delete_db' is denied",
-		"matched_conditions": ["tool_names[0] = delete_db matches delete_*"],
+test_no_tools_no_match if {
+	run("tools", {"tool_names": []}).decision == "ALLOW"
+	run("tools", {"tool_names": ["search", "read_file"]}).decision == "ALLOW"
+}
+
+# APPROVAL_REQUIRED, disabled / unknown / rate-limit / malformed rules
+
+test_approval_globs if {
+	r := run("approvals", {"tool_names": ["drop_db", "delete_x", "drop_view"]})
+	conditions(r) == [["a_delete", ["tool_names[0] = drop_db matches drop_{table,db}", "tool_names[1] = delete_x matches delete_*"]]]
+	r.decision == "REQUIRE_APPROVAL"
+}
+
+test_disabled_unknown_rate_limit_and_empty_rules_never_match if {
+	r := run("approvals", {"tool_names": ["anything"]})
+	r.matched_rules == []
+	r.decision == "ALLOW"
+}
+
+# CONTENT_FILTER
+
+test_content_literal_and_regex_patterns if {
+	r := run("content", {"input_text": "my API_KEY and password = x", "output_text": "call 1234-5678 now"})
+	conditions(r) == [["c_patterns", [
+		"input_text matches /(?i)api[_-]?key/",
+		"input_text matches /password\\s*[:=]/",
+		"output_text matches /\\b\\d{4}-\\d{4}\\b/",
+	]]]
+	r.matched_rules[0].reason == concat("; ", [
+		"input_text matches blocked pattern '(?i)api[_-]?key'",
+		"input_text matches blocked pattern 'password\\s*[:=]'",
+		"output_text matches blocked pattern '\\b\\d{4}-\\d{4}\\b'",
+	])
+}
+
+test_content_prefilter_passes_but_regex_decides if {
+	# "password" and "-" are present, the patterns still do not match.
+	run("content", {"input_text": "password reset for a-b, 12345-6789"}).matched_rules == []
+	conditions(run("content", {"input_text": "xxy"})) == [["c_patterns", ["input_text matches /x{2,}y/"]]]
+	run("content", {"input_text": "xy"}).matched_rules == []
+}
+
+test_content_case_insensitive_and_message if {
+	r := run("content", {"input_text": "The SeCrEt is TOKEN7"})
+	r.matched_rules == [{
+		"rule_id": "c_folded", "rule_name": "", "rule_type": "CONTENT_FILTER", "priority": 0, "action": "DENY",
+		"reason": "no secrets",
+		"matched_conditions": ["input_text matches /secret/i", "input_text matches /token\\d/i"],
 	}]
 }
 
-test_custom_message_and_positional_id if {
-	m := rules.matched({"rules": [{"type": "TOOL_RESTRICTION", "denied_tools": ["*"], "message": "no tools today"}]}, ctx)
-	m[0].rule_id == "rules[0]"
-	m[0].reason == "no tools today"
+test_content_exotic_case_folding_goes_to_regex if {
+	# U+017F LONG S folds to s in RE2: lower() would miss it, so the regex decides.
+	conditions(run("content", {"input_text": "the \u017fecret"})) == [["c_folded", ["input_text matches /secret/i"]]]
+
+	# U+0130 lower-cases to i, but RE2 does not fold it to i.
+	run("content", {"input_text": "ap\u0130_key"}).matched_rules == []
+	conditions(run("content", {"input_text": "api_\u212aey"})) == [["c_patterns", ["input_text matches /(?i)api[_-]?key/"]]]
 }
 
-test_disabled_rule_never_matches if {
-	rules.matched({"rules": [object.union(deny_delete, {"enabled": false})]}, ctx) == []
+test_content_output_text_and_invalid_pattern if {
+	run("content", {"output_text": "bad("}).matched_rules == []
+	conditions(run("content", {"output_text": "apikey"})) == [["c_patterns", ["output_text matches /(?i)api[_-]?key/"]]]
 }
 
-test_rule_phase_filter if {
-	rules.matched({"rules": [object.union(deny_delete, {"phases": ["PRE_LLM_CALL"]})]}, ctx) == []
+# COST_CONTROL
+
+test_cost_cap if {
+	r := run("cost", {"estimated_cost_usd": 0.75})
+	conditions(r) == [["cost_cap", ["estimated_cost_usd = 0.75 > max_cost_per_call_usd = 0.5"]]]
+	r.matched_rules[0].reason == "estimated cost $0.75 exceeds the per-call limit $0.5"
+	run("cost", {"estimated_cost_usd": 0.5}).decision == "ALLOW"
+	run("cost", {"estimated_cost_usd": "9"}).decision == "ALLOW"
+	run("cost", {}).decision == "ALLOW"
 }
 
-test_priority_then_list_order if {
-	policy := {"rules": [
-		object.union(deny_delete, {"id": "low", "priority": 1}),
-		object.union(deny_delete, {"id": "a", "priority": 5}),
-		"not a rule",
-		object.union(deny_delete, {"id": "b", "priority": 5}),
-		object.union(deny_delete, {"id": "none"}),
-	]}
-	[m.rule_id | some m in rules.matched(policy, ctx)] == ["a", "b", "low", "none"]
+test_cost_missing_is_zero_and_non_numeric_unchecked if {
+	# The edge leaves a zero cost out: missing must behave as 0, which a
+	# negative limit catches; a present non-number (null) is never checked.
+	negative := json.patch(t1.policies.cost, [
+		{"op": "replace", "path": "/rules/0/max", "value": -1},
+		{"op": "replace", "path": "/rules/0/max_text", "value": "-1"},
+	])
+	r := view(negative, data.fulcrum.governance.enforcement.result(negative, false)) with input as {"context": {}}
+	conditions(r) == [["cost_cap", ["estimated_cost_usd = 0 > max_cost_per_call_usd = -1"]]]
+	r0 := view(negative, data.fulcrum.governance.enforcement.result(negative, false)) with input as {"context": {"estimated_cost_usd": null}}
+	r0.matched_rules == []
 }
 
-test_policy_without_rules if rules.matched({"rules": "oops"}, ctx) == []
+# RBAC
+
+test_rbac_tool_gate_and_missing_role if {
+	r := run("rbac", {"user_id": "u1", "user_roles": ["dev"], "tool_names": ["search", "deploy_prod"]})
+	r.matched_rules[0] == {
+		"rule_id": "r_deploy", "rule_name": "", "rule_type": "RBAC", "priority": 0, "action": "DENY",
+		"reason": "user 'u1' holds none of the roles [admin]",
+		"matched_conditions": [
+			"tool_names[1] = deploy_prod matches deploy_*",
+			"user_roles [dev] contain none of allowed_roles [admin]",
+		],
+	}
+	run("rbac", {"user_roles": ["admin"], "tool_names": ["deploy_prod"]}).matched_rules == []
+}
+
+test_rbac_denied_role if {
+	r := run("rbac", {"user_roles": ["intern", "dev"]})
+	conditions(r) == [["r_intern", ["user_roles[0] = intern is in denied_roles"]]]
+	r.matched_rules[0].reason == "role 'intern' is denied"
+}
+
+test_rbac_model_and_tool_gates if {
+	r := run("rbac", {"model_id": "gpt-4o", "tool_names": ["search"], "user_roles": []})
+	conditions(r) == [["r_models", [
+		"tool_names[0] = search matches *",
+		"model_id = gpt-4o matches gpt-*",
+		"user_roles [] contain none of allowed_roles [ops]",
+	]]]
+	r.matched_rules[0].reason == "the caller holds none of the roles [ops]"
+	run("rbac", {"model_id": "claude", "tool_names": ["search"]}).matched_rules == []
+	run("rbac", {"model_id": "gpt-4o", "tool_names": []}).matched_rules == []
+}
+
+# Phases and scope
+
+test_rule_phases if {
+	conditions(run("phased", {"phase": "POST_TOOL_CALL", "tool_names": ["x"]})) == [
+		["ph_post", ["tool_names[0] = x matches *"]],
+		["ph_any", ["tool_names[0] = x matches x"]],
+	]
+	conditions(run("phased", {"phase": "PRE_TOOL_CALL", "tool_names": ["x"]})) == [["ph_any", ["tool_names[0] = x matches x"]]]
+	conditions(run("phased", {"phase": "", "tool_names": ["x"]})) == [["ph_any", ["tool_names[0] = x matches x"]]]
+}
+
+in_scope_ctx := {"workflow_id": "wf1", "phase": "PRE_TOOL_CALL", "user_roles": ["dev"], "model_id": "gpt-4o", "tool_names": ["search"]}
+
+test_scope_in if {
+	r := run("scoped", in_scope_ctx)
+	r.decision == "DENY"
+}
+
+test_scope_out_names_missed_dimensions if {
+	r := run("scoped", {"workflow_id": "wf2", "phase": "", "user_roles": [], "model_id": "claude", "tool_names": ["other"]})
+	r.decision == "ALLOW"
+	r.matched_rules == []
+	r.misses == ["workflow_ids", "phases", "roles", "model_ids", "tool_names"]
+	run("scoped", object.union(in_scope_ctx, {"phase": "POST_TOOL_CALL"})).misses == ["phases"]
+}
+
+# Rule order, ids and actions (severities and action types: expand-decision.test.ts)
+
+test_rule_order_ids_actions if {
+	r := run("ordered", {"tool_names": ["danger"]})
+	[[m.rule_id, m.action, m.priority] | some m in r.matched_rules] == [
+		["o_high", "WARN", 50],
+		["o_mid", "REQUIRE_APPROVAL", 5],
+		["rules[0]", "AUDIT", 0],
+	]
+	r.decision == "REQUIRE_APPROVAL"
+}
