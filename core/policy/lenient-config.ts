@@ -1,0 +1,27 @@
+/**
+ * Lenient readers for the raw tenant configuration. prepareTenantData never
+ * throws on malformed input (policies/README.md): a mistyped value reads as
+ * empty, and non-string list entries are dropped, so these replace every
+ * direct property access on configuration objects.
+ */
+export type Json = Record<string, unknown>;
+
+export const isObject = (v: unknown): v is Json =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+export const str = (v: unknown): string => (typeof v === "string" ? v : "");
+
+export const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) ? v : 0);
+
+export const strings = (v: unknown): string[] =>
+  Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
+
+/** "[a, b]": how lists are rendered in conditions and reasons. */
+export const list = (xs: readonly string[]): string => `[${xs.join(", ")}]`;
+
+/** A Rego set-like object (value -> true), looked up in O(1) by the policy. */
+export const set = (xs: readonly string[]): Record<string, true> => {
+  const out: Record<string, true> = {};
+  for (const x of xs) out[x] = true;
+  return out;
+};
