@@ -4,7 +4,18 @@
  */
 import { fromJson, type JsonObject } from "@bufbuild/protobuf";
 import { toDecisionInput } from "../../core/policy/decision-input.js";
-import type { DecisionName } from "../../core/policy/tenant-config.js";
+import { expandDecision } from "../../core/policy/expand-decision.js";
+import {
+  type PreparedTenantData,
+  prepareTenantData,
+} from "../../core/policy/prepare-tenant-data.js";
+import type {
+  DecisionName,
+  DecisionOutput,
+  RawDecisionOutput,
+  TenantConfig,
+} from "../../core/policy/tenant-config.js";
+import fixtures from "../../policies/fixtures/tenants.json" with { type: "json" };
 import { EvaluatePolicyRequestSchema } from "../../proto/gen/fulcrum/policy/v1/policy_service_pb.js";
 import type { HttpReply, LoadRequest } from "../load.js";
 
@@ -12,6 +23,16 @@ export const EVALUATE_POLICY = "/fulcrum.policy.v1.PolicyService/EvaluatePolicy"
 export const OPA_DECISION = "/v1/data/fulcrum/governance/decision";
 const JSON_HEADERS = { "content-type": "application/json" };
 export const BENCH_TENANT = "demo";
+
+let prepared: PreparedTenantData | undefined;
+
+/** The data document of the bench tenant, as the edge hands it to setData(). */
+export function benchTenantData(): PreparedTenantData {
+  prepared ??= prepareTenantData(
+    (fixtures as unknown as Record<string, TenantConfig>)[BENCH_TENANT] as TenantConfig,
+  );
+  return prepared;
+}
 
 /** The logical decisions sent round-robin; each target must reach `expected`. */
 export interface Scenario {
@@ -103,14 +124,23 @@ export function opaInput(scenario: Scenario) {
   );
 }
 
+/**
+ * OPA answers with the Rego's raw decision (only what depends on the request);
+ * the client expands it exactly as the edge does, to compare like with like.
+ * Expansion runs in the load generator, not in OPA's measured server time.
+ */
+function opaDecision(reply: HttpReply): DecisionOutput | undefined {
+  const raw = (JSON.parse(reply.body) as { result?: RawDecisionOutput }).result;
+  return raw ? expandDecision(benchTenantData(), raw) : undefined;
+}
+
 export function opaRequest(scenario: Scenario): LoadRequest {
   return {
     path: OPA_DECISION,
     body: JSON.stringify({ input: opaInput(scenario) }),
     headers: JSON_HEADERS,
     check(reply) {
-      const decision = (JSON.parse(reply.body) as { result?: { decision?: string } }).result
-        ?.decision;
+      const decision = opaDecision(reply)?.decision;
       return decision === scenario.expected
         ? undefined
         : `decision ${decision}, expected ${scenario.expected}`;
@@ -119,13 +149,9 @@ export function opaRequest(scenario: Scenario): LoadRequest {
 }
 
 export function opaVerdict(reply: HttpReply): Verdict {
-  const result = (
-    JSON.parse(reply.body) as {
-      result?: { decision?: string; matched_rules?: { rule_id?: string }[] };
-    }
-  ).result;
+  const output = opaDecision(reply);
   return {
-    decision: result?.decision ?? "",
-    ruleIds: (result?.matched_rules ?? []).map((m) => m.rule_id ?? ""),
+    decision: output?.decision ?? "",
+    ruleIds: (output?.matched_rules ?? []).map((m) => m.rule_id),
   };
 }

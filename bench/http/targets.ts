@@ -14,8 +14,6 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { prepareTenantData } from "../../core/policy/prepare-tenant-data.js";
-import type { TenantConfig } from "../../core/policy/tenant-config.js";
 import { repoRoot, resolveOpa } from "../../scripts/opa.js";
 import { freePort, waitForHttp } from "../../test/harness/ports.js";
 import {
@@ -25,7 +23,7 @@ import {
 } from "../../test/harness/wrangler-dev.js";
 import type { HttpReply, LoadRequest } from "../load.js";
 import {
-  BENCH_TENANT,
+  benchTenantData,
   edgeRequest,
   edgeVerdict,
   opaRequest,
@@ -176,14 +174,9 @@ const edge :Workerd.Worker = (
 /** OPA with the Rego library (non-test files) and the tenant's data document at the root. */
 export async function startOpaTarget(resources: Resources): Promise<RunningTarget> {
   const dir = resources.tempDir("fulcrum-bench-opa-");
-  const fixtures = JSON.parse(
-    readFileSync(join(repoRoot, "policies/fixtures/tenants.json"), "utf8"),
-  ) as Record<string, TenantConfig>;
-  const config = fixtures[BENCH_TENANT];
-  if (!config) throw new Error(`no tenant "${BENCH_TENANT}" in the fixtures`);
   // The same document the edge hands to setData(); a file named on the command line loads at the root.
   const dataFile = join(dir, "data.json");
-  writeFileSync(dataFile, JSON.stringify(prepareTenantData(config)));
+  writeFileSync(dataFile, JSON.stringify(benchTenantData()));
   const regoDir = join(repoRoot, "policies/fulcrum/governance");
   const rego = readdirSync(regoDir)
     .filter((f) => f.endsWith(".rego") && !f.endsWith("_test.rego"))
