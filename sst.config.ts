@@ -27,6 +27,10 @@ export default $config({
   async run() {
     const fs = await import("node:fs");
     const path = await import("node:path");
+    // One compatibility date for local runs and deploys: wrangler.toml's.
+    const toml = fs.readFileSync("wrangler.toml", "utf8");
+    const compatibilityDate = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(toml)?.[1];
+    if (!compatibilityDate) throw new Error("wrangler.toml has no compatibility_date");
     const outDir = path.resolve("dist/edge");
     if (!fs.existsSync(path.join(outDir, "index.js"))) {
       throw new Error("dist/edge/index.js is missing: run `npm run build:edge` first");
@@ -44,7 +48,7 @@ export default $config({
     const version = new cloudflare.WorkerVersion("EdgeVersion", {
       accountId,
       workerId: worker.id,
-      compatibilityDate: "2026-11-01",
+      compatibilityDate,
       mainModule: "index.js",
       modules: [
         {

@@ -8,7 +8,7 @@
  * (NATS JetStream, ClickHouse) join as their issues land; each starter reuses
  * a server that already runs and starts one only when it is missing.
  */
-import { startWranglerDev } from "../test/harness/wrangler-dev.js";
+import { startWranglerDev } from "./lib/wrangler-dev.js";
 
 const EDGE_PORT = Number(process.env.FULCRUM_EDGE_PORT ?? 8787);
 

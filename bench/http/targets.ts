@@ -14,13 +14,13 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { repoRoot, resolveOpa } from "../../scripts/opa.js";
-import { freePort, waitForHttp } from "../../test/harness/ports.js";
+import { freePort, waitForHttp } from "../../scripts/lib/ports.js";
 import {
   OFFLINE_WRANGLER_ENV,
   startWranglerDev,
   stopProcessGroup,
-} from "../../test/harness/wrangler-dev.js";
+} from "../../scripts/lib/wrangler-dev.js";
+import { repoRoot, resolveOpa } from "../../scripts/opa.js";
 import type { HttpReply, LoadRequest } from "../load.js";
 import {
   benchTenantData,

@@ -183,5 +183,30 @@ describe("expandDecision", () => {
       expandDecision(prepared, { results: [{ id: "block", matched: [[9, []]] }] }),
     ).toThrow(TypeError);
     expect(() => expandDecision(prepared, {} as never)).toThrow(TypeError);
+    expect(() => expandDecision(prepared, undefined as never)).toThrow(TypeError);
+  });
+
+  it("never reads a missing, unknown or inconsistent verdict as ALLOW", () => {
+    const raw = (r: object) => () =>
+      expandDecision(prepared, { results: [{ id: "block", ...r }] as never });
+    // Matched DENY rule: the decision must be there.
+    expect(raw({ matched: [hitDeny] })).toThrow(/does not follow from its matched rules \(DENY\)/);
+    expect(raw({ decision: "DENIED", matched: [hitDeny] })).toThrow(/unknown decision "DENIED"/);
+    expect(raw({ decision: "deny", matched: [hitDeny] })).toThrow(TypeError);
+    expect(raw({ decision: "WARN", matched: [hitDeny] })).toThrow(TypeError);
+    expect(raw({ decision: "DENY", would_decide: "ALLOW", matched: [hitDeny] })).toThrow(TypeError);
+    expect(raw({ decision: "DENY" })).toThrow(/a decision without matched rules/);
+    expect(raw({ would_decide: "DENY", misses: ["roles"] })).toThrow(TypeError);
+    // A dry run's decision is ALLOW: a DENY there does not fit either.
+    expect(() =>
+      expandDecision(prepared, {
+        results: [{ id: "dry", decision: "DENY", would_decide: "DENY", matched: [hitDeny] }],
+      }),
+    ).toThrow(TypeError);
+    // Where the Rego omits it by design, a missing decision is ALLOW.
+    expect(raw({ matched: [[2, ["c"]]], decision: "WARN" })().decision).toBe("WARN");
+    expect(
+      expandDecision(prepared, { results: [{ id: "audit", matched: [hitDeny] }] }).decision,
+    ).toBe("ALLOW");
   });
 });

@@ -33,13 +33,40 @@ import {
 } from "./tenant-config.js";
 
 const BY_RANK: readonly DecisionName[] = ["ALLOW", "WARN", "REQUIRE_APPROVAL", "DENY"];
-const rank = (action: string): number => DECISION_RANK[action as DecisionName] ?? 0;
+
+/**
+ * The rank of a decision or rule action; AUDIT (a rule action that never
+ * changes a verdict) ranks as ALLOW. Anything else is not a decision: it
+ * throws, never counts as ALLOW (fail closed).
+ */
+function rank(value: string): number {
+  if (value === "AUDIT") return 0;
+  if (typeof value !== "string" || !Object.hasOwn(DECISION_RANK, value)) {
+    throw new TypeError(`unknown decision ${JSON.stringify(value)}`);
+  }
+  return DECISION_RANK[value as DecisionName];
+}
+
+/** A decision of the raw output: one of DecisionName, else it throws. */
+function decisionName(value: unknown, what: string): DecisionName {
+  if (typeof value !== "string" || !Object.hasOwn(DECISION_RANK, value)) {
+    throw new TypeError(`${what}: unknown decision ${JSON.stringify(value)}`);
+  }
+  return value as DecisionName;
+}
 
 /** The strongest decision among actions; AUDIT (unranked) never counts. */
 function strongest(actions: readonly string[]): DecisionName {
   let best = 0;
   for (const a of actions) best = Math.max(best, rank(a));
   return BY_RANK[best] as DecisionName;
+}
+
+/** A verdict capped by the policy's enforcement (enforcement.rego `capped`). */
+function capped(verdict: DecisionName, level: Enforcement): DecisionName {
+  if (level === "AUDIT") return "ALLOW";
+  if (level === "WARN" && rank(verdict) > 1) return "WARN";
+  return verdict;
 }
 
 /** A rule action once enforcement (and dry run) apply, as enforcement.rego caps verdicts. */
@@ -86,13 +113,16 @@ function result(
 function expandResult(policy: PreparedPolicy, r: RawPolicyResult, requestDry: boolean) {
   const dryRun = requestDry || policy.dry_run;
   if (!r.matched) {
+    // Nothing matched (or out of scope): the Rego emits no verdict, and one
+    // here would be a result this function does not understand.
+    if (r.decision !== undefined || r.would_decide !== undefined) {
+      throw new TypeError(`policy ${r.id}: a decision without matched rules`);
+    }
     const message = r.misses
       ? `not applicable: the context is outside the policy scope (${r.misses.join(", ")})`
       : "no rule matched";
     return result(policy, r, dryRun, "ALLOW", "ALLOW", [], [], message);
   }
-  const decision = r.decision ?? "ALLOW";
-  const verdict = r.would_decide ?? decision;
   const level = policy.enforcement;
   const infos: PreparedRuleInfo[] = [];
   const matched = r.matched.map(([k, conditions, generated]): MatchedRuleOutput => {
@@ -117,10 +147,22 @@ function expandResult(policy: PreparedPolicy, r: RawPolicyResult, requestDry: bo
       : m.reason;
     return action(type, text, type === "AUDIT" ? "INFO" : info.severity);
   });
+  // The Rego omits ALLOW verdicts (`decision` when ALLOW or a dry run,
+  // `would_decide` when equal to `decision`), so a missing verdict is read as
+  // ALLOW only where the prepared rules and enforcement agree that it is one;
+  // a missing, unknown or inconsistent verdict throws instead (fail closed).
+  const decision = decisionName(r.decision ?? "ALLOW", `policy ${r.id} decision`);
+  const verdict = decisionName(r.would_decide ?? decision, `policy ${r.id} would_decide`);
+  const raw = strongest(infos.map((info) => info.action));
+  const expected = capped(raw, level);
+  if (verdict !== expected || decision !== (dryRun ? "ALLOW" : expected)) {
+    throw new TypeError(
+      `policy ${r.id}: verdict ${JSON.stringify([r.decision, r.would_decide])} does not follow from its matched rules (${expected}${dryRun ? ", dry run" : ""})`,
+    );
+  }
   if (level === "TERMINATE" && verdict === "DENY" && !dryRun) {
     actions.push(action("TERMINATE", TERMINATE, "CRITICAL"));
   }
-  const raw = strongest(infos.map((info) => info.action));
   const summary = matched.map((m) => m.reason).join("; ");
   const message = dryRun
     ? `dry run: would ${verdict}: ${summary}`
@@ -147,12 +189,14 @@ function mismatch(tenant: string, loaded: string): DecisionOutput {
 /**
  * The DecisionOutput for `raw`, the value of the `decision` entrypoint
  * evaluated against `prepared` (the same document given to setData). Throws a
- * TypeError when `raw` does not fit `prepared` (a policy or rule it lacks).
+ * TypeError when `raw` does not fit `prepared` (a policy or rule it lacks) or
+ * holds a missing, unknown or inconsistent verdict: never an ALLOW by default.
  */
 export function expandDecision(
   prepared: PreparedTenantData,
   raw: RawDecisionOutput,
 ): DecisionOutput {
+  if (typeof raw !== "object" || raw === null) throw new TypeError("no decision");
   if (raw.tenant !== undefined) return mismatch(raw.tenant, prepared.tenant_id);
   if (!Array.isArray(raw.results)) throw new TypeError("no results");
   const requestDry = raw.dry_run === true;

@@ -1,8 +1,9 @@
 /**
- * Lenient readers for the raw tenant configuration. prepareTenantData never
- * throws on malformed input (policies/README.md): a mistyped value reads as
- * empty, and non-string list entries are dropped, so these replace every
- * direct property access on configuration objects.
+ * Typed readers for the tenant configuration. prepareTenantData validates the
+ * configuration strictly first (validate-tenant-config.ts) and throws on any
+ * problem, so these only read optional values with their defaults (a missing
+ * value reads as empty); the fallbacks for mistyped values are defence in
+ * depth, never a leniency configurations can rely on.
  */
 export type Json = Record<string, unknown>;
 

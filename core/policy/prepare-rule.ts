@@ -1,7 +1,7 @@
 /**
- * One configured rule -> its prepared matching parameters and static output.
- * Rules that can never match (disabled, RATE_LIMIT, unknown types, empty
- * lists) are dropped here so the Rego never iterates over them; defaults
+ * One configured rule (already validated: validate-tenant-config.ts) -> its
+ * prepared matching parameters and static output.
+ * Rules that can never match (disabled, RATE_LIMIT, empty lists) are dropped here so the Rego never iterates over them; defaults
  * (action, severity, rule id) are resolved once instead of per request.
  */
 import { nonEmptyGlobs, prepareGlobs } from "./glob-patterns.js";
@@ -27,11 +27,10 @@ export type RuleDraft = PreparedRule extends infer R
     : never
   : never;
 
-// An unknown action is a typo: AUDIT (record, never block) rather than guess.
+// Missing or "" is the family default; validation rejects any other value.
 function ruleAction(rule: Json): RuleAction {
   const action = rule.action;
   if (typeof action === "string" && RULE_ACTIONS.has(action)) return action as RuleAction;
-  if (str(action) !== "") return "AUDIT";
   return rule.type === "APPROVAL_REQUIRED" ? "REQUIRE_APPROVAL" : "DENY";
 }
 
@@ -142,7 +141,7 @@ export function prepareRule(rule: Json): RuleDraft | null {
       };
     }
     default:
-      // RATE_LIMIT (enforced at the edge) and unknown types never match.
+      // RATE_LIMIT is enforced at the edge (validation rejects unknown types).
       return null;
   }
 }

@@ -4,6 +4,7 @@ import testTenants from "../../policies/fulcrum/governance/testdata/raw.json";
 import {
   analysePattern,
   compareCodePoints,
+  InvalidTenantConfigError,
   type PreparedContentRule,
   type PreparedToolRule,
   prepareGlobs,
@@ -35,30 +36,30 @@ describe("prepareTenantData", () => {
           name: "P",
           version: "v1",
           status: "ACTIVE",
-          enforcement: "NOPE",
+          enforcement: "WARN",
           rules: [
-            { type: "TOOL_RESTRICTION", denied_tools: ["a", 5] },
+            { type: "TOOL_RESTRICTION", denied_tools: ["a"] },
             { id: "hi", type: "APPROVAL_REQUIRED", priority: 9, tools: ["b*"], severity: "LOW" },
             { id: "off", type: "TOOL_RESTRICTION", enabled: false, denied_tools: ["*"] },
             { id: "rate", type: "RATE_LIMIT" },
-            { id: "x", type: "UNKNOWN" },
             { id: "empty", type: "APPROVAL_REQUIRED", tools: [] },
-            { id: "typo", type: "TOOL_RESTRICTION", action: "ALLOW", denied_tools: ["c"] },
-            null,
+            { id: "audit", type: "TOOL_RESTRICTION", action: "AUDIT", denied_tools: ["c"] },
+            { id: "default", type: "TOOL_RESTRICTION", action: "", denied_tools: ["d"] },
           ],
         },
       },
-    } as unknown as TenantConfig;
+    } satisfies TenantConfig;
     const p = prepareTenantData(config).policies.p;
-    expect(p?.enforcement).toBe("BLOCK");
-    expect(p?.rules.map((r) => r.k)).toEqual([0, 1, 2]);
+    expect(p?.enforcement).toBe("WARN");
+    expect(p?.rules.map((r) => r.k)).toEqual([0, 1, 2, 3]);
     expect(p?.rule_info.map((r) => [r.rule_id, r.action, r.severity])).toEqual([
       ["hi", "REQUIRE_APPROVAL", "LOW"],
       ["rules[0]", "DENY", "HIGH"],
-      ["typo", "AUDIT", "INFO"],
+      ["audit", "AUDIT", "INFO"],
+      ["default", "DENY", "HIGH"],
     ]);
     expect((p?.rules[1] as PreparedToolRule | undefined)?.denied.patterns).toEqual(["a"]);
-    expect(p?.rules.map((r) => r.action)).toEqual(["REQUIRE_APPROVAL", "DENY", "AUDIT"]);
+    expect(p?.rules.map((r) => r.action)).toEqual(["REQUIRE_APPROVAL", "DENY", "AUDIT", "DENY"]);
   });
 
   it("groups phase-restricted rules by phase", () => {
@@ -109,14 +110,42 @@ describe("prepareTenantData", () => {
     expect(rule.scans[1]?.need_char).toEqual([["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]]);
   });
 
-  it("is deterministic and never throws on malformed configuration", () => {
-    expect(prepareTenantData({} as TenantConfig)).toEqual({
+  it("is deterministic", () => {
+    expect(prepareTenantData({ tenant_id: "", policies: {} })).toEqual({
       tenant_id: "",
       active_policy_ids: [],
       policies: {},
     });
     const demo = fixtures.demo as TenantConfig;
     expect(JSON.stringify(prepareTenantData(demo))).toBe(JSON.stringify(prepareTenantData(demo)));
+  });
+
+  it("refuses an invalid configuration instead of preparing it leniently", () => {
+    const config = {
+      tenant_id: "t",
+      policies: {
+        p: {
+          name: "P",
+          version: "v1",
+          status: "ACTIVE",
+          enforcement: "NOPE",
+          rules: [{ type: "TOOL_RESTRICTION", denied_tools: ["a", 5] }, null],
+        },
+      },
+    } as unknown as TenantConfig;
+    let error: unknown;
+    try {
+      prepareTenantData(config);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(InvalidTenantConfigError);
+    expect((error as InvalidTenantConfigError).problems.map((p) => p.path)).toEqual([
+      "policies.p.enforcement",
+      "policies.p.rules[0].denied_tools",
+      "policies.p.rules[1]",
+    ]);
+    expect(() => prepareTenantData({} as TenantConfig)).toThrow(/policies: is required/);
   });
 });
 

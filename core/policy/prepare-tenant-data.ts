@@ -4,9 +4,10 @@
  *
  * `setData` runs once per tenant instance while `evaluate` runs per request, so
  * everything that depends only on the configuration is done here, once:
- * validation and defaults (malformed entries dropped, actions, severities,
- * enforcement), the ACTIVE policies in evaluation order, rules filtered
- * (disabled, unknown or never-matching ones removed), sorted by priority and
+ * strict validation (validate-tenant-config.ts: any problem throws
+ * InvalidTenantConfigError, nothing is prepared leniently), defaults (rule
+ * ids, actions, severities), the ACTIVE policies in evaluation order, rules filtered
+ * (disabled, RATE_LIMIT or never-matching ones removed), sorted by priority and
  * grouped by phase, globs classified (exact / prefix / suffix / infix / general),
  * content patterns analysed (literal fast paths and prefilters), every static
  * string of the output pre-rendered, and the complete "nothing matched" result
@@ -34,6 +35,7 @@ import type {
   PreparedTenantData,
 } from "./prepared-data-types.js";
 import type { Enforcement, TenantConfig } from "./tenant-config.js";
+import { InvalidTenantConfigError, validateTenantConfig } from "./validate-tenant-config.js";
 
 // The public surface stays importable from here (edge, bench, tests): the
 // implementation lives in the modules named in each line.
@@ -41,6 +43,11 @@ export { compareCodePoints } from "./code-point-order.js";
 export { type PreparedGlobs, prepareGlobs } from "./glob-patterns.js";
 export type * from "./prepared-data-types.js";
 export { analysePattern, type PatternAnalysis } from "./regex-prefilter.js";
+export {
+  type ConfigProblem,
+  InvalidTenantConfigError,
+  validateTenantConfig,
+} from "./validate-tenant-config.js";
 
 const ENFORCEMENTS = new Set<string>(["AUDIT", "WARN", "BLOCK", "TERMINATE"]);
 
@@ -102,12 +109,14 @@ function preparePolicy(id: string, policy: Json): PreparedPolicy {
 }
 
 /**
- * Validates and normalises a tenant configuration into the data document of
- * the governance bundle. Never throws on malformed configuration: the same
- * leniency as documented (non-string list entries dropped, non-array lists
- * empty, non-object policies and rules skipped).
+ * Validates a tenant configuration strictly and compiles it into the data
+ * document of the governance bundle. Throws {@link InvalidTenantConfigError}
+ * (with every problem in `.problems`) when the configuration is not exactly
+ * as documented: a mistake must fail closed, never become an ALLOW.
  */
 export function prepareTenantData(config: TenantConfig): PreparedTenantData {
+  const problems = validateTenantConfig(config);
+  if (problems.length > 0) throw new InvalidTenantConfigError(problems);
   const raw = config as unknown as Json;
   const policies: Record<string, PreparedPolicy> = {};
   const active: { id: string; priority: number }[] = [];

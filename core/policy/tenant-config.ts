@@ -4,7 +4,9 @@
  * - {@link TenantConfig} is one tenant's policies as configured. The `data`
  *   document loaded into a wasm instance with `setData()` is
  *   `prepareTenantData(config)` (core/policy/prepare-tenant-data.ts), which
- *   validates, normalises and precompiles it for the Rego.
+ *   validates it strictly (validateTenantConfig, validate-tenant-config.ts:
+ *   any deviation from these types throws InvalidTenantConfigError, nothing is
+ *   read leniently) and precompiles it for the Rego.
  * - {@link DecisionInput} is the `input` of `evaluate(input, DECISION_ENTRYPOINT)`
  *   (built by toDecisionInput, which leaves empty fields out).
  * - {@link RawDecisionOutput} is the value of the entrypoint (`evaluate()`
@@ -27,7 +29,7 @@ export const DECISION_ENTRYPOINT = "fulcrum/governance/decision" as const;
 
 export type PolicyStatus = "DRAFT" | "ACTIVE" | "INACTIVE" | "ARCHIVED";
 
-/** Missing or unknown values are treated as BLOCK (fail closed). */
+/** Required; any other value is a configuration error. */
 export type Enforcement = "AUDIT" | "WARN" | "BLOCK" | "TERMINATE";
 
 export type Phase =
@@ -38,7 +40,7 @@ export type Phase =
   | "POST_TOOL_CALL"
   | "POST_EXECUTION";
 
-/** Actions a rule may ask for. Any other non-empty string is reported as AUDIT. */
+/** Actions a rule may ask for; any other value is a configuration error. */
 export type RuleAction = "DENY" | "WARN" | "REQUIRE_APPROVAL" | "AUDIT";
 
 export type Severity = "INFO" | "LOW" | "MEDIUM" | "HIGH" | "CRITICAL";
@@ -82,8 +84,8 @@ interface RuleBase<T extends string> {
   priority?: number;
   /** Empty/missing = every phase; otherwise the context phase must be listed. */
   phases?: Phase[];
-  /** Default DENY (APPROVAL_REQUIRED: REQUIRE_APPROVAL). */
-  action?: RuleAction | (string & {});
+  /** Missing or "": DENY (APPROVAL_REQUIRED: REQUIRE_APPROVAL). */
+  action?: RuleAction | "";
   /** Replaces the generated reason. */
   message?: string;
   /** Overrides the action's default severity (DENY HIGH, REQUIRE_APPROVAL MEDIUM, WARN LOW, AUDIT INFO). */
@@ -107,7 +109,7 @@ export interface ApprovalRequiredRule extends RuleBase<"APPROVAL_REQUIRED"> {
 }
 
 export interface ContentFilterRule extends RuleBase<"CONTENT_FILTER"> {
-  /** RE2 regular expressions; an invalid one never matches. */
+  /** RE2 regular expressions; one RE2 cannot compile is a configuration error. */
   patterns?: string[];
   case_insensitive?: boolean;
   /** Default ["input_text"]. */
@@ -115,7 +117,8 @@ export interface ContentFilterRule extends RuleBase<"CONTENT_FILTER"> {
 }
 
 export interface CostControlRule extends RuleBase<"COST_CONTROL"> {
-  max_cost_per_call_usd?: number;
+  /** Required: a finite number >= 0. */
+  max_cost_per_call_usd: number;
 }
 
 export interface RbacRule extends RuleBase<"RBAC"> {
@@ -126,7 +129,7 @@ export interface RbacRule extends RuleBase<"RBAC"> {
   models?: string[];
 }
 
-/** Enforced at the edge (Redis), ignored by the Rego library. */
+/** Enforced at the edge (Redis), ignored by the Rego library: its parameters are not checked here. */
 export interface RateLimitRule extends RuleBase<"RATE_LIMIT"> {
   [param: string]: unknown;
 }
@@ -150,14 +153,14 @@ export interface PolicyConfig {
   /** Order of evaluation when all active policies are evaluated: higher first, then id. Default 0. */
   priority?: number;
   scope?: PolicyScope;
-  /** Rules of unknown types are ignored, never an error. */
+  /** A rule of an unknown type is a configuration error (fail closed). */
   rules: Rule[];
 }
 
 /** One tenant's configuration; its prepared form is the `data` document of the tenant's wasm instance. */
 export interface TenantConfig {
-  /** When set, a context naming another tenant gets DENY (fail closed). */
-  tenant_id: string;
+  /** When set (non-empty), a context naming another tenant gets DENY (fail closed). */
+  tenant_id?: string;
   policies: Record<string, PolicyConfig>;
 }
 
@@ -245,7 +248,7 @@ export interface ActionOutput {
 
 export interface PolicyResultOutput {
   policy_id: string;
-  /** Echo of the policy's `version` ("" when missing or not a string). */
+  /** Echo of the policy's `version`. */
   policy_version: string;
   policy_name: string;
   /** ALLOW when dry_run (and when the scope excludes the context: no rule is evaluated then). */

@@ -1,7 +1,10 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import { Hono } from "hono";
+import { INTERNAL_ERROR_MESSAGE } from "../../core/errors/connect-codes.js";
 import type { EdgeConfig } from "./config.js";
 import { createConnectFetchHandler } from "./connect/fetch-handler.js";
 import { createEdgeRouter } from "./connect/router.js";
+import { wireError } from "./connect/wire-errors.js";
 import { createLogger } from "./logger.js";
 import { PolicyEngine } from "./policy/policy-engine.js";
 import { StaticTenantConfigSource } from "./policy/tenant-config-source.js";
@@ -50,7 +53,7 @@ export function createEdgeApp(options: EdgeAppOptions): Hono {
 
   app.onError((error, c) => {
     logger.error("unhandled error", { path: c.req.path, error });
-    return c.json({ code: "internal", message: "internal error" }, 500);
+    return wireError("connect", new ConnectError(INTERNAL_ERROR_MESSAGE, Code.Internal));
   });
 
   return app;

@@ -1,8 +1,10 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { Hono } from "hono";
 import policyModule from "../../policies/build/governance.wasm";
 import policyManifest from "../../policies/build/manifest.json";
 import { createEdgeApp } from "./app.js";
 import { BadEnvironmentError, type Env, parseEdgeConfig } from "./config.js";
+import { wireError } from "./connect/wire-errors.js";
 
 /**
  * Worker entry. The environment is parsed and the app built once per isolate;
@@ -34,10 +36,8 @@ export default {
   fetch(request, env, ctx) {
     const edge = appFor(env);
     if (!edge) {
-      return Response.json(
-        { code: "unavailable", message: `BAD_ENVIRONMENT: ${badEnvironment}` },
-        { status: 503 },
-      );
+      const message = `BAD_ENVIRONMENT: ${badEnvironment}`;
+      return wireError("connect", new ConnectError(message, Code.Unavailable));
     }
     return edge.fetch(request, env, ctx);
   },

@@ -1,6 +1,6 @@
 import type { TestProject } from "vitest/node";
-import { freePort } from "./ports.js";
-import { startWranglerDev } from "./wrangler-dev.js";
+import { freePort } from "../../scripts/lib/ports.js";
+import { startWranglerDev } from "../../scripts/lib/wrangler-dev.js";
 
 declare module "vitest" {
   export interface ProvidedContext {

@@ -132,7 +132,10 @@ function rule(r: Rng, index: number): Record<string, unknown> {
         ...(r.chance(0.5) ? { tools: r.some(TOOL_GLOBS, 2) } : {}),
       };
     default:
-      return { ...common, type: r.pick(["RATE_LIMIT", "CUSTOM", "SOMETHING_NEW"]) };
+      // Unknown rule types are configuration errors (validate-tenant-config.ts):
+      // only RATE_LIMIT, drawing as the former pick did so later cases are unchanged.
+      r.next();
+      return { ...common, type: "RATE_LIMIT" };
   }
 }
 

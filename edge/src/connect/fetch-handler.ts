@@ -4,17 +4,21 @@ import {
   universalServerRequestFromFetch,
   universalServerResponseToFetch,
 } from "@connectrpc/connect/protocol";
-import { binaryDecodeProblem, invalidArgumentResponse, isBinaryUnary } from "./binary-preflight.js";
-import { bodyTooLarge, limitBody, MAX_REQUEST_BYTES } from "./body-limit.js";
+import { binaryDecodeProblem, isBinary } from "./binary-preflight.js";
+import { bodyTooLargeMessage, limitBody, MAX_REQUEST_BYTES } from "./body-limit.js";
+import { invalidArgument, type WireProtocol, wireError, wireProtocolOf } from "./wire-errors.js";
 
-const SUPPORTED_CONTENT_TYPES =
-  "application/json, application/proto, application/connect+json, application/connect+proto, " +
-  "application/grpc-web+proto, application/grpc-web+json";
+const UNARY_CONTENT_TYPES =
+  "application/json, application/proto, application/grpc-web+proto, application/grpc-web+json";
+const STREAM_CONTENT_TYPES =
+  "application/connect+json, application/connect+proto, application/grpc-web+proto, application/grpc-web+json";
 
 /**
  * Serves a Connect router from a fetch `Request`: Connect, gRPC-web and
  * Connect-JSON over HTTP/1.1 (Workers cannot speak native gRPC's HTTP/2
- * trailers). Returns undefined when no procedure matches the path.
+ * trailers). Requests the router would refuse without a usable answer are
+ * refused here first, in the caller's protocol. Returns undefined when no
+ * procedure matches the path.
  */
 export function createConnectFetchHandler(router: ConnectRouter) {
   const handlers = new Map<string, UniversalHandler>(
@@ -22,43 +26,71 @@ export function createConnectFetchHandler(router: ConnectRouter) {
   );
 
   return async (request: Request): Promise<Response | undefined> => {
-    const url = new URL(request.url);
-    const handler = handlers.get(url.pathname);
+    const handler = handlers.get(new URL(request.url).pathname);
     if (!handler) return undefined;
-
-    const declaredLength = Number(request.headers.get("content-length") ?? "0");
-    if (declaredLength > MAX_REQUEST_BYTES) return jsonError(bodyTooLarge().rawMessage, 400);
-
     const contentType = request.headers.get("content-type") ?? "";
-    if (request.method === "POST" && !handler.supportedContentType(contentType)) {
-      // Connect answers 415 here; we add a Connect error body so a person with
-      // curl learns what to send instead.
-      return jsonError(
-        `unsupported content-type "${contentType}"; send one of: ${SUPPORTED_CONTENT_TYPES}`,
-        415,
-      );
-    }
+    const protocol = wireProtocolOf(contentType);
+    const refusal = refuse(handler, request, contentType, protocol);
+    if (refusal) return refusal;
 
     const universal = universalServerRequestFromFetch(request, {});
     let body = universal.body;
     if (typeof body === "object" && body !== null && Symbol.asyncIterator in body) {
       body = limitBody(body as AsyncIterable<Uint8Array>);
-      const binary = request.method === "POST" ? isBinaryUnary(contentType) : undefined;
-      if (binary && handler.method.methodKind !== "client_streaming") {
+      if (isBinary(contentType) && handler.method.methodKind !== "client_streaming") {
         let bytes: Uint8Array;
         try {
           bytes = await readAll(body as AsyncIterable<Uint8Array>);
-        } catch (error) {
-          return invalidArgumentResponse(binary, (error as Error).message);
+        } catch {
+          return wireError(protocol, invalidArgument(bodyTooLargeMessage));
         }
-        const problem = binaryDecodeProblem(binary, handler.method.input, bytes);
-        if (problem) return invalidArgumentResponse(binary, problem);
+        const problem = binaryDecodeProblem(protocol, handler.method.input, bytes);
+        if (problem) return wireError(protocol, invalidArgument(problem));
         body = oneChunk(bytes);
       }
     }
     const response = await handler({ ...universal, body });
     return universalServerResponseToFetch(response);
   };
+}
+
+/** Method, content type, compression and declared size: checked before reading the body. */
+function refuse(
+  handler: UniversalHandler,
+  request: Request,
+  contentType: string,
+  protocol: WireProtocol,
+): Response | undefined {
+  if (!handler.allowedMethods.includes(request.method)) {
+    const allow = handler.allowedMethods.join(", ");
+    return wireError(
+      protocol,
+      invalidArgument(`${request.method} is not allowed here; use ${allow}`),
+      {
+        status: 405,
+        headers: { allow },
+      },
+    );
+  }
+  const textEncoded = contentType.toLowerCase().startsWith("application/grpc-web-text");
+  if (textEncoded || !handler.supportedContentType(contentType)) {
+    const accepted =
+      handler.method.methodKind === "unary" ? UNARY_CONTENT_TYPES : STREAM_CONTENT_TYPES;
+    const message = `unsupported content-type "${contentType}"; send one of: ${accepted}`;
+    return wireError(protocol, invalidArgument(message), { status: 415 });
+  }
+  const encoding =
+    request.headers.get("content-encoding") ??
+    request.headers.get("connect-content-encoding") ??
+    request.headers.get("grpc-encoding");
+  if (encoding && encoding.toLowerCase() !== "identity") {
+    const message = `request compression "${encoding}" is not supported: send the body uncompressed`;
+    return wireError(protocol, invalidArgument(message), { status: 415 });
+  }
+  if (Number(request.headers.get("content-length") ?? "0") > MAX_REQUEST_BYTES) {
+    return wireError(protocol, invalidArgument(bodyTooLargeMessage));
+  }
+  return undefined;
 }
 
 async function readAll(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
@@ -79,11 +111,4 @@ async function readAll(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
 
 async function* oneChunk(bytes: Uint8Array): AsyncIterable<Uint8Array> {
   yield bytes;
-}
-
-function jsonError(message: string, status: number): Response {
-  return new Response(JSON.stringify({ code: "invalid_argument", message }), {
-    status,
-    headers: { "content-type": "application/json" },
-  });
 }

@@ -12,13 +12,12 @@ import { MAX_REQUEST_BYTES } from "./body-limit.js";
 import { errorInterceptor } from "./error-interceptor.js";
 import { validationInterceptor } from "./validation-interceptor.js";
 
-export const SERVED_SERVICES = [
-  PolicyService.typeName,
-  CostService.typeName,
-  EnvelopeService.typeName,
-  EventStoreService.typeName,
-  Health.typeName,
-] as const;
+/**
+ * The services this edge implements, which Health reports on. The other
+ * contract services are registered so their methods answer Unimplemented,
+ * but they are not reported as SERVING.
+ */
+export const IMPLEMENTED_SERVICES = [PolicyService.typeName, Health.typeName] as const;
 
 /**
  * Every Connect service the edge answers. Services whose methods later issues
@@ -29,6 +28,9 @@ export function createEdgeRouter(deps: EvaluationDeps, logger: Logger): ConnectR
   const router = createConnectRouter({
     interceptors: [errorInterceptor(logger), validationInterceptor],
     readMaxBytes: MAX_REQUEST_BYTES,
+    // Native gRPC needs HTTP/2 trailers, which a Worker cannot send: refuse it
+    // (415) instead of answering without a status.
+    grpc: false,
     // Strict JSON: a misspelled field or enum name (`tool_name`, `PHASE_PRETOOL`)
     // would otherwise be dropped silently and the request judged without it,
     // which for a policy check can turn a DENY into an ALLOW.
@@ -40,7 +42,7 @@ export function createEdgeRouter(deps: EvaluationDeps, logger: Logger): ConnectR
   router.service(EventStoreService, {});
   router.service(
     Health,
-    healthService(SERVED_SERVICES, () => true),
+    healthService(IMPLEMENTED_SERVICES, () => deps.engine.isReady()),
   );
   return router;
 }

@@ -54,16 +54,21 @@ export async function evaluate(
 /**
  * The tenant a request is for: `tenant_id` (CheckPolicy only) or
  * `context.tenant_id`, which must agree when both are given. Until API keys
- * carry the tenant, a request that names none is invalid.
+ * carry the tenant, a request that names none is invalid; the error names the
+ * field the caller is expected to fill (`tenant_id` on CheckPolicy).
  */
-export function requestTenant(topLevel: string, context: EvaluationContext | undefined): string {
+export function requestTenant(
+  topLevel: string,
+  context: EvaluationContext | undefined,
+  requiredField: "tenant_id" | "context.tenant_id" = "context.tenant_id",
+): string {
   const fromContext = context?.tenantId ?? "";
   if (topLevel && fromContext && topLevel !== fromContext) {
     throw invalid("context.tenant_id", `"${fromContext}" does not match tenant_id "${topLevel}"`);
   }
   const tenantId = topLevel || fromContext;
   if (!tenantId) {
-    throw invalid("context.tenant_id", "value is required: name the tenant whose policies apply");
+    throw invalid(requiredField, "value is required: name the tenant whose policies apply");
   }
   return tenantId;
 }

@@ -55,7 +55,7 @@ export function policyEvaluationService(
     },
 
     async checkPolicy(req) {
-      const tenantId = requestTenant(req.tenantId, req.context);
+      const tenantId = requestTenant(req.tenantId, req.context, "tenant_id");
       const ids = req.policyId ? [req.policyId] : [];
       const evaluation = await evaluate(deps, tenantId, ids, req.context, false);
       const { output } = evaluation;

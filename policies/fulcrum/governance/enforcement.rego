@@ -2,7 +2,7 @@
 #
 #   verdict     strongest matched action: DENY > REQUIRE_APPROVAL > WARN > ALLOW
 #               (AUDIT matches are reported but leave ALLOW)
-#   enforcement caps the verdict (prepared: missing/unknown values are BLOCK):
+#   enforcement caps the verdict (validated before preparation: AUDIT, WARN, BLOCK or TERMINATE):
 #               AUDIT     -> ALLOW
 #               WARN      -> nothing stronger than WARN
 #               BLOCK, TERMINATE -> unchanged

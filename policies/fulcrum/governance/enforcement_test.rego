@@ -56,11 +56,6 @@ test_terminate_is_deny if {
 	r.would_decide == "DENY"
 }
 
-test_unknown_enforcement_is_block if {
-	r := run("unknown_level")
-	r.decision == "DENY"
-}
-
 test_compact_result_shapes if {
 	d := decision with data.tenant_id as t1.tenant_id
 		with data.active_policy_ids as t1.active_policy_ids
