@@ -86,12 +86,57 @@ describe("prepareTenantData", () => {
     } as unknown as TenantConfig;
     const p = prepareTenantData(config).policies.p;
     expect(p?.rules.map((r) => p.rule_info[r.k]?.rule_id)).toEqual(["any"]);
-    expect(Object.keys(p?.by_phase ?? {})).toEqual(["POST_TOOL_CALL"]);
+    // "" (unspecified phase) is subject to every phase restriction: every rule.
+    expect(Object.keys(p?.by_phase ?? {})).toEqual(["", "POST_TOOL_CALL"]);
+    expect(p?.by_phase[""]?.map((r) => p.rule_info[r.k]?.rule_id)).toEqual(["post", "any"]);
     expect(p?.by_phase.POST_TOOL_CALL?.map((r) => p.rule_info[r.k]?.rule_id)).toEqual([
       "post",
       "any",
     ]);
     expect(p?.scope).toEqual({ roles: { dev: true } });
+  });
+
+  it("gives an unspecified phase every rule, in match order", () => {
+    const rule = (id: string, priority: number, phases?: string[]) => ({
+      id,
+      type: "TOOL_RESTRICTION",
+      priority,
+      ...(phases ? { phases } : {}),
+      denied_tools: ["x"],
+    });
+    const config = {
+      tenant_id: "",
+      policies: {
+        p: {
+          name: "P",
+          version: "v1",
+          status: "ACTIVE",
+          enforcement: "BLOCK",
+          rules: [
+            rule("pre", 5, ["PRE_TOOL_CALL"]),
+            rule("any", 1),
+            rule("post", 10, ["POST_TOOL_CALL"]),
+            rule("both", 1, ["PRE_TOOL_CALL", "POST_TOOL_CALL"]),
+          ],
+        },
+        flat: {
+          name: "F",
+          version: "v1",
+          status: "ACTIVE",
+          enforcement: "BLOCK",
+          rules: [rule("a", 0)],
+        },
+      },
+    } as unknown as TenantConfig;
+    const data = prepareTenantData(config);
+    const p = data.policies.p;
+    const ids = (phase: string) => p?.by_phase[phase]?.map((r) => p.rule_info[r.k]?.rule_id);
+    expect(ids("")).toEqual(["post", "pre", "any", "both"]);
+    expect(ids("PRE_TOOL_CALL")).toEqual(["pre", "any", "both"]);
+    expect(ids("POST_TOOL_CALL")).toEqual(["post", "any", "both"]);
+    expect(p?.rules.map((r) => p.rule_info[r.k]?.rule_id)).toEqual(["any"]);
+    // No phase-restricted rule: `rules` already holds every rule, no "" entry.
+    expect(data.policies.flat?.by_phase).toEqual({});
   });
 
   it("pre-renders content scans field by field", () => {

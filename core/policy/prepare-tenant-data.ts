@@ -88,9 +88,13 @@ function preparePolicy(id: string, policy: Json): PreparedPolicy {
   const anyPhase = prepared.filter((r) => r.phases.length === 0).map((r) => r.rule);
   const phases = [...new Set(prepared.flatMap((r) => r.phases))].sort(compareCodePoints);
   const byPhase: Record<string, PreparedRule[]> = {};
+  // An unspecified phase ("") is subject to every phase restriction (README
+  // "Scope and phases": fail closed), so its rules are the union over all
+  // phases: every prepared rule, in match order. Only needed (and only listed)
+  // when some rule is phase-restricted; otherwise `rules` already holds them all.
+  // Validation rejects "" as a configured phase, so the key cannot collide.
+  if (phases.length > 0) byPhase[""] = prepared.map((r) => r.rule);
   for (const phase of phases) {
-    // "" is never in scope of a phase restriction (README "Scope and phases").
-    if (phase === "") continue;
     byPhase[phase] = prepared
       .filter((r) => r.phases.length === 0 || r.phases.includes(phase))
       .map((r) => r.rule);

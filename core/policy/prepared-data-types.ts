@@ -122,7 +122,11 @@ export interface PreparedPolicy {
   scope: PreparedScope | null;
   /** Applicable rules for a context phase not listed in by_phase, in match order. */
   rules: PreparedRule[];
-  /** Phase -> applicable rules, for every phase some rule is restricted to. */
+  /**
+   * Phase -> applicable rules, in match order, for every phase some rule is
+   * restricted to, plus "" (unspecified phase: every rule, since an unknown
+   * phase is subject to every phase restriction) when there is any such phase.
+   */
   by_phase: Record<string, PreparedRule[]>;
   /** Static output of every prepared rule, in match order; PreparedRule.k indexes it. */
   rule_info: PreparedRuleInfo[];

@@ -84,3 +84,31 @@ test_missing_context_tenant_is_not_a_mismatch if {
 	d := decision with data.tenant_id as "t1" with data.policies as tenant.policies with input as {}
 	d.decision == "ALLOW"
 }
+
+# Unspecified phase: every phase-scoped policy and rule applies (fail closed);
+# a call with another phase is outside them.
+phased := {
+	"rule": {
+		"name": "Phased rule", "version": "v1", "status": "ACTIVE", "enforcement": "BLOCK", "priority": 2,
+		"rules": [{"id": "pr", "type": "TOOL_RESTRICTION", "phases": ["PRE_TOOL_CALL"], "denied_tools": ["rm*"]}],
+	},
+	"policy": {
+		"name": "Phased policy", "version": "v1", "status": "ACTIVE", "enforcement": "BLOCK", "priority": 1,
+		"scope": {"phases": ["POST_EXECUTION"]},
+		"rules": [{"id": "pp", "type": "APPROVAL_REQUIRED", "tools": ["rm*"]}],
+	},
+}
+
+test_unspecified_phase_is_subject_to_phase_scoped_rules_and_policies if {
+	d := decision with data.policies as phased with input as {"context": {"tool_names": ["rm_rf"]}}
+	d.decision == "DENY"
+	[[m.policy_id, m.rule_id] | some m in d.matched_rules] == [["rule", "pr"], ["policy", "pp"]]
+	[r.in_scope | some r in d.results] == [true, true]
+}
+
+test_other_phase_is_outside_phase_scoped_rules_and_policies if {
+	d := decision with data.policies as phased with input as {"context": {"phase": "PRE_LLM_CALL", "tool_names": ["rm_rf"]}}
+	d.decision == "ALLOW"
+	d.matched_rules == []
+	[r.in_scope | some r in d.results] == [true, false]
+}

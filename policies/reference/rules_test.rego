@@ -66,6 +66,12 @@ test_rule_phase_filter if {
 	rules.matched({"rules": [object.union(deny_delete, {"phases": ["PRE_LLM_CALL"]})]}, ctx) == []
 }
 
+# A phase-scoped rule applies to a call without a phase (fail closed).
+test_rule_phase_unspecified if {
+	m := rules.matched({"rules": [object.union(deny_delete, {"phases": ["PRE_LLM_CALL"]})]}, object.union(ctx, {"phase": ""}))
+	[r.rule_id | some r in m] == ["r1"]
+}
+
 test_priority_then_list_order if {
 	policy := {"rules": [
 		object.union(deny_delete, {"id": "low", "priority": 1}),

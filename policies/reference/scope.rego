@@ -1,9 +1,11 @@
 # Policy scope and rule phases: whether a policy / rule applies to a context
 # at all. An empty (or missing) list means "no restriction".
 #
-# A context with phase "" (unspecified) is outside every phase-scoped policy
-# and rule: restricting to phases is an explicit opt-in, and we do not guess
-# the phase of a call that did not say.
+# A context with phase "" (unspecified) is subject to every phase-scoped
+# policy and rule: we do not know the phase of a call that did not say, so
+# every phase restriction is treated as matching (fail closed: omitting the
+# phase must not skip a phase-scoped DENY). A context with a phase is subject
+# only to the policies and rules restricted to it (or not restricted).
 package fulcrum.reference.scope
 
 import data.fulcrum.reference.lib
@@ -20,6 +22,8 @@ else := {}
 _allows(scope, dimension, _) if count(lib.strings(object.get(scope, dimension, []))) == 0
 
 _allows(scope, "workflow_ids", ctx) if ctx.workflow_id in lib.strings(scope.workflow_ids)
+
+_allows(_, "phases", ctx) if ctx.phase == ""
 
 _allows(scope, "phases", ctx) if ctx.phase in lib.strings(scope.phases)
 
@@ -40,12 +44,15 @@ _allows(scope, "tool_names", ctx) if {
 }
 
 # rule_applies(rule, ctx): the rule is enabled (a missing `enabled` means
-# enabled) and its phases, if any, include the context's phase.
+# enabled) and its phases, if any, include the context's phase; an
+# unspecified phase ("") is inside every phase restriction.
 rule_applies(rule, ctx) if {
 	not rule.enabled == false
 	_phase_ok(lib.strings(object.get(rule, "phases", [])), ctx.phase)
 }
 
 _phase_ok(phases, _) if count(phases) == 0
+
+_phase_ok(_, "")
 
 _phase_ok(phases, phase) if phase in phases

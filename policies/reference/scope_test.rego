@@ -27,8 +27,14 @@ test_each_dimension_can_miss if {
 	scope.misses({"scope": s}, ctx) == ["workflow_ids", "phases", "roles", "model_ids", "tool_names"]
 }
 
-test_unspecified_phase_misses_phase_scoped_policy if {
-	scope.misses({"scope": {"phases": ["PRE_TOOL_CALL"]}}, object.union(ctx, {"phase": ""})) == ["phases"]
+# An unspecified phase is subject to every phase-scoped policy (fail closed);
+# a different phase is not.
+test_unspecified_phase_is_inside_phase_scoped_policy if {
+	scope.misses({"scope": {"phases": ["POST_EXECUTION"]}}, object.union(ctx, {"phase": ""})) == []
+}
+
+test_other_phase_misses_phase_scoped_policy if {
+	scope.misses({"scope": {"phases": ["POST_EXECUTION"]}}, ctx) == ["phases"]
 }
 
 test_rule_enabled_by_default if scope.rule_applies({}, ctx)
@@ -38,5 +44,6 @@ test_disabled_rule_never_applies if not scope.rule_applies({"enabled": false}, c
 test_rule_phases if {
 	scope.rule_applies({"phases": ["PRE_LLM_CALL", "PRE_TOOL_CALL"]}, ctx)
 	not scope.rule_applies({"phases": ["POST_LLM_CALL"]}, ctx)
-	not scope.rule_applies({"phases": ["PRE_TOOL_CALL"]}, object.union(ctx, {"phase": ""}))
+	scope.rule_applies({"phases": ["POST_LLM_CALL"]}, object.union(ctx, {"phase": ""}))
+	not scope.rule_applies({"enabled": false, "phases": ["POST_LLM_CALL"]}, object.union(ctx, {"phase": ""}))
 }

@@ -76,6 +76,10 @@ else := [d | some d in dimensions; policy.scope[d]; not _allows(policy.scope, d)
 
 _allows(scope, "workflow_ids") if scope.workflow_ids[lib.workflow_id]
 
+# An unspecified phase ("") is subject to every phase restriction (fail
+# closed: we do not know the phase, so every restriction counts as matching).
+_allows(_, "phases") if lib.phase == ""
+
 _allows(scope, "phases") if scope.phases[lib.phase]
 
 _allows(scope, "roles") if {

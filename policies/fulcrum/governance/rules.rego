@@ -16,7 +16,9 @@ package fulcrum.governance.rules
 import data.fulcrum.governance.lib
 
 # matched(policy): [rule, record] for each matching rule of the policy, in
-# match order.
+# match order. by_phase holds the rules of every phase some rule is restricted
+# to, and of "" (unspecified phase: every rule, as an unknown phase is subject
+# to every phase restriction); any other phase gets the unrestricted `rules`.
 matched(policy) := [[rule, _record(rule, hs)] |
 	some rule in object.get(policy.by_phase, lib.phase, policy.rules)
 	hs := hits(rule)

@@ -208,7 +208,35 @@ test_rule_phases if {
 		["ph_any", ["tool_names[0] = x matches x"]],
 	]
 	conditions(run("phased", {"phase": "PRE_TOOL_CALL", "tool_names": ["x"]})) == [["ph_any", ["tool_names[0] = x matches x"]]]
-	conditions(run("phased", {"phase": "", "tool_names": ["x"]})) == [["ph_any", ["tool_names[0] = x matches x"]]]
+
+	# An unspecified phase is subject to every phase restriction.
+	conditions(run("phased", {"phase": "", "tool_names": ["x"]})) == [
+		["ph_post", ["tool_names[0] = x matches *"]],
+		["ph_any", ["tool_names[0] = x matches x"]],
+	]
+	conditions(run("phased", {"tool_names": ["x"]})) == conditions(run("phased", {"phase": "", "tool_names": ["x"]}))
+}
+
+# A phase-scoped DENY rule applies to a call without a phase (fail closed),
+# with the rules of every phase in match order, and only to its own phase
+# otherwise.
+test_phase_scoped_deny_without_phase if {
+	r := run("phased_deny", {"tool_names": ["rm_rf"]})
+	[m.rule_id | some m in r.matched_rules] == ["pd_post", "pd_pre", "pd_any"]
+	r.decision == "DENY"
+	run("phased_deny", {"phase": "", "tool_names": ["rm_rf"]}).decision == "DENY"
+}
+
+test_phase_scoped_deny_with_phase if {
+	pre := run("phased_deny", {"phase": "PRE_TOOL_CALL", "tool_names": ["rm_rf"]})
+	[m.rule_id | some m in pre.matched_rules] == ["pd_pre", "pd_any"]
+	pre.decision == "DENY"
+	post := run("phased_deny", {"phase": "POST_TOOL_CALL", "tool_names": ["rm_rf"]})
+	[m.rule_id | some m in post.matched_rules] == ["pd_post", "pd_any"]
+	post.decision == "REQUIRE_APPROVAL"
+	other := run("phased_deny", {"phase": "PRE_LLM_CALL", "tool_names": ["rm_rf"]})
+	[m.rule_id | some m in other.matched_rules] == ["pd_any"]
+	other.decision == "REQUIRE_APPROVAL"
 }
 
 in_scope_ctx := {"workflow_id": "wf1", "phase": "PRE_TOOL_CALL", "user_roles": ["dev"], "model_id": "gpt-4o", "tool_names": ["search"]}
@@ -219,11 +247,20 @@ test_scope_in if {
 }
 
 test_scope_out_names_missed_dimensions if {
-	r := run("scoped", {"workflow_id": "wf2", "phase": "", "user_roles": [], "model_id": "claude", "tool_names": ["other"]})
+	r := run("scoped", {"workflow_id": "wf2", "phase": "POST_EXECUTION", "user_roles": [], "model_id": "claude", "tool_names": ["other"]})
 	r.decision == "ALLOW"
 	r.matched_rules == []
 	r.misses == ["workflow_ids", "phases", "roles", "model_ids", "tool_names"]
 	run("scoped", object.union(in_scope_ctx, {"phase": "POST_TOOL_CALL"})).misses == ["phases"]
+}
+
+# A phase-scoped policy applies to a call without a phase (fail closed).
+test_phase_scoped_policy_without_phase if {
+	r := run("scoped", object.union(in_scope_ctx, {"phase": ""}))
+	r.misses == []
+	r.decision == "DENY"
+	run("scoped", object.remove(in_scope_ctx, ["phase"])).decision == "DENY"
+	run("scoped", {"workflow_id": "wf2", "tool_names": ["other"]}).misses == ["workflow_ids", "roles", "model_ids", "tool_names"]
 }
 
 # Rule order, ids and actions (severities and action types: expand-decision.test.ts)
