@@ -2,7 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { CostService } from "../../proto/gen/fulcrum/cost/v1/cost_service_pb.js";
 import { PolicyService } from "../../proto/gen/fulcrum/policy/v1/policy_service_pb.js";
-import { postJson, workerClient, workerFetch } from "./client.js";
+import { postJson, postJsonStream, repeated, workerClient, workerFetch } from "./client.js";
 
 const EVALUATE = "fulcrum.policy.v1.PolicyService/EvaluatePolicy";
 
@@ -85,20 +85,7 @@ describe("bad input", () => {
 
   it("a body over 1 MiB without Content-Length is refused while streaming", async () => {
     const chunk = new TextEncoder().encode("x".repeat(64 * 1024));
-    let sent = 0;
-    const stream = new ReadableStream<Uint8Array>({
-      pull(controller) {
-        if (sent++ < 20) controller.enqueue(chunk);
-        else controller.close();
-      },
-    });
-    const response = await workerFetch(`http://edge.test/${EVALUATE}`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: stream,
-      // @ts-expect-error: `duplex` is required for streaming bodies but missing from the types.
-      duplex: "half",
-    });
+    const response = await postJsonStream(EVALUATE, repeated(chunk, 20));
     expect(response.status).toBe(400);
     expect((await connectError(response)).message).toContain("1 MiB");
   });

@@ -31,3 +31,27 @@ export function postJson(procedure: string, body: string, headers: Record<string
     body,
   });
 }
+
+/** POSTs JSON as a chunked stream without Content-Length, one chunk per element. */
+export function postJsonStream(procedure: string, chunks: Iterable<Uint8Array>) {
+  const iterator = chunks[Symbol.iterator]();
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      const next = iterator.next();
+      if (next.done) controller.close();
+      else controller.enqueue(next.value);
+    },
+  });
+  return workerFetch(`http://edge.test/${procedure}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body,
+    // @ts-expect-error: `duplex` is required for streaming bodies but missing from the types.
+    duplex: "half",
+  });
+}
+
+/** `count` copies of `chunk`. */
+export function* repeated(chunk: Uint8Array, count: number): Iterable<Uint8Array> {
+  for (let i = 0; i < count; i++) yield chunk;
+}

@@ -1,4 +1,4 @@
-import type { ConnectRouter } from "@connectrpc/connect";
+import { ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import {
   type UniversalHandler,
   universalServerRequestFromFetch,
@@ -6,6 +6,7 @@ import {
 } from "@connectrpc/connect/protocol";
 import { binaryDecodeProblem, isBinary } from "./binary-preflight.js";
 import { bodyTooLargeMessage, limitBody, MAX_REQUEST_BYTES } from "./body-limit.js";
+import { type JsonPreflight, jsonFraming, jsonPreflight } from "./json-preflight.js";
 import { invalidArgument, type WireProtocol, wireError, wireProtocolOf } from "./wire-errors.js";
 
 const UNARY_CONTENT_TYPES =
@@ -47,6 +48,22 @@ export function createConnectFetchHandler(router: ConnectRouter) {
         const problem = binaryDecodeProblem(protocol, handler.method.input, bytes);
         if (problem) return wireError(protocol, invalidArgument(problem));
         body = oneChunk(bytes);
+      }
+      const framing = jsonFraming(contentType, handler.method.methodKind);
+      if (framing) {
+        let checked: JsonPreflight;
+        try {
+          checked = await jsonPreflight(
+            handler.method.input,
+            framing,
+            body as AsyncIterable<Uint8Array>,
+          );
+        } catch (error) {
+          if (error instanceof ConnectError) return wireError(protocol, error);
+          throw error;
+        }
+        if (checked.problem) return wireError(protocol, invalidArgument(checked.problem));
+        body = checked.body;
       }
     }
     const response = await handler({ ...universal, body });
