@@ -2,12 +2,14 @@ import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
 /**
- * Three tiers (see README "Tests"):
+ * Four tiers (see README "Tests"):
  * - unit: in-process Node tests beside the code (core/, scripts/), no network;
  * - workerd: the edge Worker's own tests, run inside workerd by the Cloudflare
  *   Vitest plugin with the real wasm bundle;
  * - e2e: the Worker served by `wrangler dev` (started by the harness) and called
- *   over HTTP through the generated Connect client and through `buf curl`.
+ *   over HTTP through the generated Connect client and through `buf curl`;
+ * - integration: Node tests against the machine's real PostgreSQL and Redis, reached
+ *   through the local Neon and Upstash stand-ins in scripts/lib/.
  */
 export default defineConfig({
   test: {
@@ -36,6 +38,18 @@ export default defineConfig({
           hookTimeout: 120_000,
           // One Worker serves every e2e file; running them one at a time keeps
           // latency-sensitive checks honest on a 2-core machine.
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: "integration",
+          include: ["test/integration/**/*.test.ts"],
+          environment: "node",
+          globalSetup: ["test/harness/integration-setup.ts"],
+          testTimeout: 30_000,
+          // The files share the machine's one PostgreSQL and Redis; one at a time keeps
+          // their load (and any failure) easy to attribute.
           fileParallelism: false,
         },
       },
