@@ -1,0 +1,248 @@
+import { randomBytes } from "node:crypto";
+import { appendFile, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Client, neonConfig, Pool } from "@neondatabase/serverless";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { catalogSnapshot, withoutMigrationsTable } from "../../db/catalog-snapshot.js";
+import {
+  loadMigrations,
+  MigrationError,
+  migrate,
+  rollback,
+  type SqlConnection,
+  status,
+} from "../../db/migrate.js";
+import {
+  configureNeonForLocalProxy,
+  type PgWsProxy,
+  startPgWsProxy,
+} from "../../scripts/lib/pg-ws-proxy.js";
+import { repoRoot } from "../../scripts/services/service.js";
+
+// Each scenario gets its own fresh database (unique name, dropped at the end), reached as
+// the functions reach Neon: Neon driver → local WebSocket proxy → PostgreSQL.
+const PG = inject("pgAddress");
+const REAL_DIR = join(repoRoot, "db", "migrations");
+const prefix = `fulcrum_mig_${randomBytes(4).toString("hex")}`;
+
+let proxy: PgWsProxy;
+let admin: Pool;
+const databases: string[] = [];
+const clients: Client[] = [];
+const dirs: string[] = [];
+
+beforeAll(async () => {
+  proxy = await startPgWsProxy({ port: 0, host: "127.0.0.1", allowedTargets: [PG] });
+  configureNeonForLocalProxy(neonConfig, proxy.port);
+  admin = new Pool({ connectionString: `postgres://postgres@${PG}/postgres` });
+});
+
+afterAll(async () => {
+  await Promise.allSettled(clients.map((c) => c.end()));
+  if (admin) {
+    for (const db of databases) {
+      await waitForNoSessions(admin, db);
+      await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+    }
+    await admin.end();
+  }
+  await proxy?.close();
+  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+async function freshDatabase(): Promise<string> {
+  const name = `${prefix}_${databases.length}`;
+  await admin.query(`CREATE DATABASE ${name}`);
+  databases.push(name);
+  return name;
+}
+
+async function connect(database: string): Promise<Client & SqlConnection> {
+  const client = new Client(`postgres://postgres@${PG}/${database}`);
+  await client.connect();
+  clients.push(client);
+  return client;
+}
+
+/** A temp migrations dir: `{ "0001_a": ["up sql", "down sql"] }`. */
+async function migrationsDir(files: Record<string, [string, string]>): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "fulcrum-migrations-"));
+  dirs.push(dir);
+  for (const [base, [up, down]] of Object.entries(files)) {
+    await writeFile(join(dir, `${base}.up.sql`), up);
+    await writeFile(join(dir, `${base}.down.sql`), down);
+  }
+  return dir;
+}
+
+async function appliedVersions(conn: SqlConnection): Promise<string[]> {
+  const { rows } = await conn.query("SELECT version FROM schema_migrations ORDER BY version");
+  return rows.map((r) => String(r.version));
+}
+
+async function tables(conn: SqlConnection): Promise<string[]> {
+  const { rows } = await conn.query(
+    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+  );
+  return rows.map((r) => String(r.tablename));
+}
+
+describe("the project's migrations", () => {
+  it("go up, all the way down and up again to the same schema", async () => {
+    const conn = await connect(await freshDatabase());
+    const files = await loadMigrations(REAL_DIR);
+    const { roles: _, ...pristine } = await catalogSnapshot(conn);
+
+    const applied = await migrate(conn, REAL_DIR);
+    expect(applied.map((m) => m.version)).toEqual(files.map((f) => f.version));
+    const afterUp = await status(conn, REAL_DIR);
+    expect(afterUp.map((s) => s.state)).toEqual(files.map(() => "applied"));
+    for (const s of afterUp) expect(s.appliedAt).toBeInstanceOf(Date);
+    const first = await catalogSnapshot(conn);
+
+    // What 0001 sets up: the application role and its grants on this database.
+    expect(first.roles).toEqual([
+      {
+        rolname: "fulcrum_app",
+        rolsuper: false,
+        rolbypassrls: false,
+        rolcreatedb: false,
+        rolcreaterole: false,
+        rolreplication: false,
+        rolcanlogin: true,
+      },
+    ]);
+    const grants = [...first.databaseAcl, ...first.schemaAcl, ...first.defaultAcl].filter(
+      (g) => g.grantee === "fulcrum_app",
+    );
+    expect(grants.map((g) => `${g.object}:${g.privilege}`).sort()).toEqual(
+      [
+        "database:CONNECT",
+        "public:USAGE",
+        "r:DELETE",
+        "r:INSERT",
+        "r:SELECT",
+        "r:UPDATE",
+        "S:SELECT",
+        "S:USAGE",
+      ].sort(),
+    );
+
+    const reverted = await rollback(conn, REAL_DIR, Number.POSITIVE_INFINITY);
+    expect(reverted.map((m) => m.version)).toEqual(files.map((f) => f.version).reverse());
+    expect(await tables(conn)).toEqual(["schema_migrations"]);
+    expect(await appliedVersions(conn)).toEqual([]);
+    expect((await status(conn, REAL_DIR)).map((s) => s.state)).toEqual(files.map(() => "pending"));
+    // The role is cluster-wide and deliberately kept (see 0001's down); everything else in
+    // this database is as it was before the first migration.
+    const { roles: __, ...down } = withoutMigrationsTable(await catalogSnapshot(conn));
+    expect(down).toEqual(pristine);
+
+    await migrate(conn, REAL_DIR);
+    expect(await catalogSnapshot(conn)).toEqual(first);
+  });
+});
+
+describe("migrate and rollback", () => {
+  const good = {
+    "0001_create_a": ["CREATE TABLE a (id int PRIMARY KEY);", "DROP TABLE a;"],
+    "0002_create_b": ["CREATE TABLE b (id int PRIMARY KEY);", "DROP TABLE b;"],
+  } satisfies Record<string, [string, string]>;
+
+  it("rolls back N in reverse order, and refuses before anything when a down file is missing", async () => {
+    const conn = await connect(await freshDatabase());
+    const dir = await migrationsDir({
+      ...good,
+      "0003_create_c": ["CREATE TABLE c (id int);", "DROP TABLE c;"],
+    });
+    await migrate(conn, dir);
+    expect((await rollback(conn, dir)).map((m) => m.version)).toEqual(["0003"]);
+    expect(await appliedVersions(conn)).toEqual(["0001", "0002"]);
+
+    await rm(join(dir, "0001_create_a.down.sql"));
+    await expect(rollback(conn, dir, 2)).rejects.toThrow(/0001_create_a\.up\.sql has no \.down/);
+    expect(await appliedVersions(conn)).toEqual(["0001", "0002"]);
+    expect(await tables(conn)).toEqual(["a", "b", "schema_migrations"]);
+  });
+
+  it("leaves nothing of a failing migration, and names its file and line", async () => {
+    const conn = await connect(await freshDatabase());
+    const bad = "CREATE TABLE c (id int);\nINSERT INTO c VALUES (1);\nSELEC 1;\n";
+    const dir = await migrationsDir({ ...good, "0003_bad": [bad, "DROP TABLE c;"] });
+
+    const failure = migrate(conn, dir);
+    await expect(failure).rejects.toBeInstanceOf(MigrationError);
+    await expect(failure).rejects.toThrow(/0003_bad\.up\.sql:3 failed: syntax error/);
+    expect(await appliedVersions(conn)).toEqual(["0001", "0002"]);
+    expect(await tables(conn)).toEqual(["a", "b", "schema_migrations"]);
+
+    // Never applied, so it may still be fixed; the next run applies it.
+    await writeFile(join(dir, "0003_bad.up.sql"), "CREATE TABLE c (id int);");
+    expect((await migrate(conn, dir)).map((m) => m.version)).toEqual(["0003"]);
+  });
+
+  it("refuses an applied migration that was edited or deleted", async () => {
+    const conn = await connect(await freshDatabase());
+    const dir = await migrationsDir(good);
+    await migrate(conn, dir);
+    await appendFile(join(dir, "0001_create_a.up.sql"), "\nALTER TABLE a ADD COLUMN x int;");
+    await writeFile(join(dir, "0003_create_c.up.sql"), "CREATE TABLE c (id int);");
+    await writeFile(join(dir, "0003_create_c.down.sql"), "DROP TABLE c;");
+
+    await expect(migrate(conn, dir)).rejects.toThrow(/0001_create_a\.up\.sql was edited after/);
+    await expect(rollback(conn, dir)).rejects.toThrow(/was edited after/);
+    expect((await status(conn, dir)).map((s) => s.state)).toEqual([
+      "changed",
+      "applied",
+      "pending",
+    ]);
+    expect(await tables(conn)).toEqual(["a", "b", "schema_migrations"]);
+
+    await rm(join(dir, "0002_create_b.up.sql"));
+    await rm(join(dir, "0002_create_b.down.sql"));
+    expect((await status(conn, dir)).map((s) => `${s.version}:${s.state}`)).toEqual([
+      "0001:changed",
+      "0002:missing",
+      "0003:pending",
+    ]);
+  });
+
+  it("applies each migration once when runners race", async () => {
+    const database = await freshDatabase();
+    const dir = await migrationsDir({
+      ...good,
+      // Slow enough that the other runners are certainly waiting while it runs.
+      "0003_slow": ["SELECT pg_sleep(0.3); CREATE TABLE c (id int);", "DROP TABLE c;"],
+    });
+    const runners = await Promise.all([1, 2, 3, 4].map(() => connect(database)));
+    const results = await Promise.all(runners.map((conn) => migrate(conn, dir)));
+    const versions = results.flatMap((applied) => applied.map((m) => m.version)).sort();
+    expect(versions).toEqual(["0001", "0002", "0003"]);
+    expect(await appliedVersions(runners[0] as Client)).toEqual(["0001", "0002", "0003"]);
+  });
+
+  it("refuses a layout it cannot trust, before touching the database", async () => {
+    const noDown = await migrationsDir({});
+    await writeFile(join(noDown, "0001_a.up.sql"), "SELECT 1;");
+    await expect(loadMigrations(noDown)).rejects.toThrow(/has no \.down\.sql/);
+
+    const ownTransaction = await migrationsDir({ "0001_a": ["BEGIN;\nSELECT 1;\nCOMMIT;", ""] });
+    await expect(loadMigrations(ownTransaction)).rejects.toThrow(/no BEGIN\/COMMIT/);
+
+    const badName = await migrationsDir({ "1_A": ["SELECT 1;", ""] });
+    await expect(loadMigrations(badName)).rejects.toThrow(/not a migration name/);
+  });
+});
+
+async function waitForNoSessions(pool: Pool, db: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (Date.now() < deadline) {
+    const { rows } = await pool.query(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1",
+      [db],
+    );
+    if (rows[0]?.n === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
