@@ -2,7 +2,8 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { neonConfig, Pool, type PoolClient } from "@neondatabase/serverless";
 import { MigrationError, migrate, rollback, status } from "../db/migrate.js";
-import { configureNeonForLocalProxy, type PgWsProxy, startPgWsProxy } from "./lib/pg-ws-proxy.js";
+import { configureNeonForLocalProxy } from "../db/neon-local-proxy.js";
+import { type PgWsProxy, startPgWsProxy } from "./lib/pg-ws-proxy.js";
 import { ensurePostgres } from "./services/ensure-services.js";
 import { repoRoot } from "./services/service.js";
 

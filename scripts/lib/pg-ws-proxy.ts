@@ -1,6 +1,5 @@
 import { connect, type Socket } from "node:net";
 import { parseArgs } from "node:util";
-import type { NeonConfig, WebSocketConstructor } from "@neondatabase/serverless";
 import { type RawData, WebSocket, WebSocketServer } from "ws";
 import { closeOnSignal, runIfMain } from "./cli.js";
 
@@ -142,27 +141,6 @@ function splitHostPort(target: string): [string, number] {
 }
 
 /** The settings of the Neon driver this proxy needs; the global `neonConfig` has them all. */
-export type NeonProxySettings = Pick<
-  NeonConfig,
-  "webSocketConstructor" | "wsProxy" | "useSecureWebSocket" | "pipelineTLS" | "pipelineConnect"
->;
-
-/**
- * Points the Neon driver at this proxy: `ws` as the WebSocket (Node has no usable global
- * one for this), plain `ws://`, and no pipelining — pipelineTLS needs TLS, and
- * pipelineConnect only works with cleartext passwords while local PostgreSQL uses SCRAM.
- *
- * @example configureNeonForLocalProxy(neonConfig, proxy.port);
- */
-export function configureNeonForLocalProxy(config: NeonProxySettings, proxyPort: number): void {
-  config.webSocketConstructor = WebSocket as unknown as WebSocketConstructor;
-  config.wsProxy = (host: string, port: number | string) =>
-    `127.0.0.1:${proxyPort}/v2?address=${host}:${port}`;
-  config.useSecureWebSocket = false;
-  config.pipelineTLS = false;
-  config.pipelineConnect = false;
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {

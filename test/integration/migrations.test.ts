@@ -13,11 +13,8 @@ import {
   type SqlConnection,
   status,
 } from "../../db/migrate.js";
-import {
-  configureNeonForLocalProxy,
-  type PgWsProxy,
-  startPgWsProxy,
-} from "../../scripts/lib/pg-ws-proxy.js";
+import { configureNeonForLocalProxy } from "../../db/neon-local-proxy.js";
+import { type PgWsProxy, startPgWsProxy } from "../../scripts/lib/pg-ws-proxy.js";
 import { repoRoot } from "../../scripts/services/service.js";
 
 // Each scenario gets its own fresh database (unique name, dropped at the end), reached as

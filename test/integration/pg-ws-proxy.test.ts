@@ -2,12 +2,8 @@ import { randomBytes } from "node:crypto";
 import { Client, neonConfig, Pool } from "@neondatabase/serverless";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { WebSocket } from "ws";
-import {
-  CloseCode,
-  configureNeonForLocalProxy,
-  type PgWsProxy,
-  startPgWsProxy,
-} from "../../scripts/lib/pg-ws-proxy.js";
+import { configureNeonForLocalProxy } from "../../db/neon-local-proxy.js";
+import { CloseCode, type PgWsProxy, startPgWsProxy } from "../../scripts/lib/pg-ws-proxy.js";
 
 // The machine's PostgreSQL (trust auth), reached only through the proxy, as the Neon
 // driver reaches Neon in the cloud.

@@ -1,0 +1,41 @@
+import { sql } from "drizzle-orm";
+import { check, foreignKey, index, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { tenantIsolation, tenantReference } from "./tenant-rls.js";
+import { users } from "./users.js";
+
+export const apiKeyScopes = ["check", "manage"] as const;
+
+/** The secret is never stored: only its SHA-256 (lower-case hex) and a visible prefix. */
+export const apiKeys = pgTable(
+  "api_keys",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    tenantId: uuid("tenant_id").notNull(),
+    name: text("name").notNull(),
+    prefix: text("prefix").notNull(),
+    keyHash: text("key_hash").notNull().unique("api_keys_key_hash_key"),
+    scopes: text("scopes", { enum: apiKeyScopes }).array().notNull(),
+    createdBy: uuid("created_by"),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    expiresAt: timestamp("expires_at", { withTimezone: true }),
+    revokedAt: timestamp("revoked_at", { withTimezone: true }),
+    lastUsedAt: timestamp("last_used_at", { withTimezone: true }),
+  },
+  (t) => [
+    foreignKey({
+      name: "api_keys_created_by_fkey",
+      columns: [t.tenantId, t.createdBy],
+      foreignColumns: [users.tenantId, users.id],
+    }),
+    index("api_keys_tenant_id_created_at_idx").on(t.tenantId, t.createdAt),
+    check("api_keys_name_check", sql`length(${t.name}) BETWEEN 1 AND 200`),
+    check("api_keys_prefix_check", sql`length(${t.prefix}) BETWEEN 4 AND 32`),
+    check("api_keys_key_hash_check", sql`${t.keyHash} ~ '^[0-9a-f]{64}$'`),
+    check(
+      "api_keys_scopes_check",
+      sql`cardinality(${t.scopes}) >= 1 AND ${t.scopes} <@ ARRAY['check', 'manage']::text[]`,
+    ),
+    tenantReference("api_keys", t.tenantId),
+    tenantIsolation(),
+  ],
+).enableRLS();

@@ -1,0 +1,80 @@
+import { sql } from "drizzle-orm";
+import {
+  check,
+  foreignKey,
+  index,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uuid,
+} from "drizzle-orm/pg-core";
+import { envelopes } from "./envelopes.js";
+import { policies } from "./policies.js";
+import { tenantIsolation, tenantReference } from "./tenant-rls.js";
+import { users } from "./users.js";
+
+export const approvalStatuses = [
+  "PENDING",
+  "APPROVED",
+  "REJECTED",
+  "EXPIRED",
+  "CANCELLED",
+] as const;
+
+/** A REQUIRE_APPROVAL decision waiting for (or given) a reviewer's answer. */
+export const approvals = pgTable(
+  "approvals",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    tenantId: uuid("tenant_id").notNull(),
+    envelopeId: uuid("envelope_id"),
+    policyId: uuid("policy_id"),
+    workflowId: text("workflow_id"),
+    /** The tool or action that needs approval, e.g. `delete_user`. */
+    actionName: text("action_name").notNull(),
+    actionArguments: jsonb("action_arguments").notNull().default({}),
+    reason: text("reason"),
+    status: text("status", { enum: approvalStatuses }).notNull().default("PENDING"),
+    reviewerId: uuid("reviewer_id"),
+    reviewNote: text("review_note"),
+    /** Set exactly when the status is APPROVED or REJECTED. */
+    reviewedAt: timestamp("reviewed_at", { withTimezone: true }),
+    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    foreignKey({
+      name: "approvals_envelope_id_fkey",
+      columns: [t.tenantId, t.envelopeId],
+      foreignColumns: [envelopes.tenantId, envelopes.id],
+    }),
+    foreignKey({
+      name: "approvals_policy_id_fkey",
+      columns: [t.tenantId, t.policyId],
+      foreignColumns: [policies.tenantId, policies.id],
+    }),
+    foreignKey({
+      name: "approvals_reviewer_id_fkey",
+      columns: [t.tenantId, t.reviewerId],
+      foreignColumns: [users.tenantId, users.id],
+    }),
+    index("approvals_tenant_id_status_expires_at_idx").on(t.tenantId, t.status, t.expiresAt),
+    index("approvals_tenant_id_envelope_id_idx")
+      .on(t.tenantId, t.envelopeId)
+      .where(sql`envelope_id IS NOT NULL`),
+    check("approvals_action_name_check", sql`length(${t.actionName}) BETWEEN 1 AND 200`),
+    check(
+      "approvals_status_check",
+      sql`${t.status} IN ('PENDING', 'APPROVED', 'REJECTED', 'EXPIRED', 'CANCELLED')`,
+    ),
+    check(
+      "approvals_reviewed_check",
+      sql`(${t.status} IN ('APPROVED', 'REJECTED')) = (${t.reviewedAt} IS NOT NULL)`,
+    ),
+    check("approvals_expires_after_created_check", sql`${t.expiresAt} > ${t.createdAt}`),
+    tenantReference("approvals", t.tenantId),
+    tenantIsolation(),
+  ],
+).enableRLS();
