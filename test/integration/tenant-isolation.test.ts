@@ -1,27 +1,16 @@
-import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { Client, neonConfig, Pool } from "@neondatabase/serverless";
 import { eq, getTableName, sql, TransactionRollbackError } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { createDb, type Db } from "../../db/client.js";
+import { createDb } from "../../db/client.js";
 import { migrate } from "../../db/migrate.js";
 import { configureNeonForLocalProxy } from "../../db/neon-local-proxy.js";
-import {
-  apiKeys,
-  approvals,
-  budgets,
-  costEvents,
-  envelopes,
-  events,
-  policies,
-  policyVersions,
-  tenants,
-  tenantTables,
-  users,
-} from "../../db/schema/index.js";
+import { events, policyVersions, tenants, tenantTables, users } from "../../db/schema/index.js";
 import { InvalidTenantIdError, withTenant } from "../../db/tenant-context.js";
 import { type PgWsProxy, startPgWsProxy } from "../../scripts/lib/pg-ws-proxy.js";
 import { repoRoot } from "../../scripts/services/service.js";
+import { type Ids, newRow, seedTenant, TABLE_KEYS } from "../harness/tenant-fixtures.js";
 
 // A fresh database with the real migrations; seeded as the owner (postgres, a superuser,
 // so RLS does not apply to it); then read and written as the application role fulcrum_app
@@ -29,164 +18,12 @@ import { repoRoot } from "../../scripts/services/service.js";
 const PG = inject("pgAddress");
 const DATABASE = `fulcrum_iso_${randomBytes(4).toString("hex")}`;
 
-type TableKey = keyof typeof tenantTables;
-const TABLE_KEYS = Object.keys(tenantTables) as TableKey[];
-type Ids = Record<TableKey, string[]>;
-
 let proxy: PgWsProxy;
 let admin: Pool;
 let owner: ReturnType<typeof createDb>;
 let app: ReturnType<typeof createDb>;
 /** tenant id → the ids of its rows, per table. */
 const seeded = new Map<string, Ids>();
-
-const hex64 = () => createHash("sha256").update(randomBytes(16)).digest("hex");
-const later = () => new Date(Date.now() + 3_600_000);
-
-/**
- * Rows for every tenant table, `n` of some of them so tenants differ in counts too. The
- * ids are chosen here, so the test knows exactly which rows each tenant owns.
- */
-async function seedTenant(db: Db, tenantId: string, n: number): Promise<Ids> {
-  const ids: Ids = {
-    users: [],
-    apiKeys: [],
-    policies: [],
-    policyVersions: [],
-    budgets: [],
-    envelopes: [],
-    events: [],
-    costEvents: [],
-    approvals: [],
-  };
-  const id = (key: TableKey) => {
-    const value = randomUUID();
-    ids[key].push(value);
-    return value;
-  };
-  await db.insert(tenants).values({ id: tenantId, name: `Tenant ${n}`, slug: `t-${tenantId}` });
-  const admins = [];
-  for (let i = 0; i < n; i++) {
-    admins.push(id("users"));
-    await db.insert(users).values({
-      id: admins[i],
-      tenantId,
-      email: `user${i}@t${n}.example`,
-      role: i === 0 ? "admin" : "viewer",
-    });
-  }
-  const author = admins[0];
-  await db.insert(apiKeys).values({
-    id: id("apiKeys"),
-    tenantId,
-    name: "ci",
-    prefix: "fk_live_ab",
-    keyHash: hex64(),
-    scopes: ["check", "manage"],
-    createdBy: author,
-  });
-  for (let i = 0; i < n; i++) {
-    const policyId = id("policies");
-    await db.insert(policies).values({
-      id: policyId,
-      tenantId,
-      name: `policy-${i}`,
-      createdBy: author,
-    });
-    await db.insert(policyVersions).values({
-      id: id("policyVersions"),
-      tenantId,
-      policyId,
-      version: 1,
-      sha256: hex64(),
-      sourceKind: "rego",
-      regoSource: "package fulcrum.tenant\n\nallow := true\n",
-      compileStatus: "COMPILED",
-      wasmSha256: hex64(),
-    });
-  }
-  const budgetId = id("budgets");
-  await db.insert(budgets).values({ id: budgetId, tenantId, name: "monthly", period: "MONTHLY" });
-  const parent = id("envelopes");
-  await db
-    .insert(envelopes)
-    .values({ id: parent, tenantId, workflowId: "wf", executionId: `exec-${parent}`, budgetId });
-  const child = id("envelopes");
-  await db.insert(envelopes).values({
-    id: child,
-    tenantId,
-    workflowId: "wf",
-    executionId: `exec-${child}`,
-    parentEnvelopeId: parent,
-  });
-  for (let i = 0; i < n; i++) {
-    await db.insert(events).values({
-      id: id("events"),
-      tenantId,
-      actorType: "user",
-      actorId: author,
-      action: "policy.created",
-      targetType: "policy",
-      details: { i },
-    });
-  }
-  await db.insert(costEvents).values({
-    id: id("costEvents"),
-    tenantId,
-    envelopeId: parent,
-    budgetId,
-    modelId: "gpt-4o",
-    inputTokens: 10,
-    outputTokens: 5,
-    costUsd: "0.001250",
-    llmCalls: 1,
-    occurredAt: new Date(),
-  });
-  await db.insert(approvals).values({
-    id: id("approvals"),
-    tenantId,
-    envelopeId: parent,
-    policyId: ids.policies[0],
-    actionName: "delete_user",
-    actionArguments: { user: 42 },
-    expiresAt: later(),
-  });
-  return ids;
-}
-
-/** A valid new row of `key` belonging to `owner` (referencing that tenant's own rows). */
-function newRow(key: TableKey, ownerId: string): Record<string, unknown> {
-  const ids = seeded.get(ownerId) as Ids;
-  const tenantId = ownerId;
-  switch (key) {
-    case "users":
-      return { tenantId, email: `intruder-${randomUUID()}@x.example`, role: "admin" };
-    case "apiKeys":
-      return { tenantId, name: "x", prefix: "fk_live_x", keyHash: hex64(), scopes: ["manage"] };
-    case "policies":
-      return { tenantId, name: `intruder-${randomUUID()}` };
-    case "policyVersions":
-      return {
-        tenantId,
-        policyId: ids.policies[0],
-        version: 99,
-        sha256: hex64(),
-        sourceKind: "rego",
-        regoSource: "package x",
-        compileStatus: "FAILED",
-      };
-    case "budgets":
-      return { tenantId, name: `intruder-${randomUUID()}`, period: "DAILY" };
-    case "envelopes":
-      return { tenantId, workflowId: "wf", executionId: randomUUID() };
-    case "events":
-      return { tenantId, actorType: "system", action: "intrusion", targetType: "tenant" };
-    case "costEvents":
-      return { tenantId, occurredAt: new Date() };
-    case "approvals":
-      return { tenantId, actionName: "x", expiresAt: later() };
-  }
-}
 
 /** The SQLSTATE of a driver error, through drizzle's DrizzleQueryError wrapper. */
 function sqlState(error: unknown): string | undefined {
@@ -292,7 +129,9 @@ describe("row-level tenant isolation, as fulcrum_app", () => {
     for (const key of TABLE_KEYS) {
       const table = tenantTables[key] as typeof users;
       await expectSqlState(
-        withTenant(app.db, me, (tx) => tx.insert(table).values(newRow(key, victim) as never)),
+        withTenant(app.db, me, (tx) =>
+          tx.insert(table).values(newRow(key, victim, seeded) as never),
+        ),
         "42501",
       );
       // The same row for its own tenant is accepted (so the refusal above was RLS, not
@@ -300,7 +139,7 @@ describe("row-level tenant isolation, as fulcrum_app", () => {
       const inserted = await withTenant(app.db, victim, async (tx) => {
         const rows = await tx
           .insert(table)
-          .values(newRow(key, victim) as never)
+          .values(newRow(key, victim, seeded) as never)
           .returning({ id: table.id });
         tx.rollback();
         return rows;
@@ -352,7 +191,7 @@ describe("row-level tenant isolation, as fulcrum_app", () => {
     await expectSqlState(
       withTenant(app.db, me, (tx) =>
         tx.insert(policyVersions).values({
-          ...(newRow("policyVersions", me) as typeof policyVersions.$inferInsert),
+          ...(newRow("policyVersions", me, seeded) as typeof policyVersions.$inferInsert),
           policyId: theirPolicy as string,
         }),
       ),

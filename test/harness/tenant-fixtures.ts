@@ -1,0 +1,180 @@
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import type { Db } from "../../db/client.js";
+import {
+  apiKeys,
+  approvals,
+  budgets,
+  costEvents,
+  envelopes,
+  events,
+  policies,
+  policyVersions,
+  tenants,
+  tenantTables,
+  users,
+} from "../../db/schema/index.js";
+
+/**
+ * Fixtures of the tenant-isolation test (test/integration/tenant-isolation.test.ts): the
+ * seeding of a tenant's rows in every tenant table, and a valid new row per table.
+ */
+
+export type TableKey = keyof typeof tenantTables;
+export const TABLE_KEYS = Object.keys(tenantTables) as TableKey[];
+/** The ids of a tenant's rows, per table. */
+export type Ids = Record<TableKey, string[]>;
+
+export const hex64 = () => createHash("sha256").update(randomBytes(16)).digest("hex");
+export const later = () => new Date(Date.now() + 3_600_000);
+
+/**
+ * Rows for every tenant table, `n` of some of them so tenants differ in counts too. The
+ * ids are chosen here, so the test knows exactly which rows each tenant owns.
+ */
+export async function seedTenant(db: Db, tenantId: string, n: number): Promise<Ids> {
+  const ids: Ids = {
+    users: [],
+    apiKeys: [],
+    policies: [],
+    policyVersions: [],
+    budgets: [],
+    envelopes: [],
+    events: [],
+    costEvents: [],
+    approvals: [],
+  };
+  const id = (key: TableKey) => {
+    const value = randomUUID();
+    ids[key].push(value);
+    return value;
+  };
+  await db.insert(tenants).values({ id: tenantId, name: `Tenant ${n}`, slug: `t-${tenantId}` });
+  const admins = [];
+  for (let i = 0; i < n; i++) {
+    admins.push(id("users"));
+    await db.insert(users).values({
+      id: admins[i],
+      tenantId,
+      email: `user${i}@t${n}.example`,
+      role: i === 0 ? "admin" : "viewer",
+    });
+  }
+  const author = admins[0];
+  await db.insert(apiKeys).values({
+    id: id("apiKeys"),
+    tenantId,
+    name: "ci",
+    prefix: "fk_live_ab",
+    keyHash: hex64(),
+    scopes: ["check", "manage"],
+    createdBy: author,
+  });
+  for (let i = 0; i < n; i++) {
+    const policyId = id("policies");
+    await db.insert(policies).values({
+      id: policyId,
+      tenantId,
+      name: `policy-${i}`,
+      createdBy: author,
+    });
+    await db.insert(policyVersions).values({
+      id: id("policyVersions"),
+      tenantId,
+      policyId,
+      version: 1,
+      sha256: hex64(),
+      sourceKind: "rego",
+      regoSource: "package fulcrum.tenant\n\nallow := true\n",
+      compileStatus: "COMPILED",
+      wasmSha256: hex64(),
+    });
+  }
+  const budgetId = id("budgets");
+  await db.insert(budgets).values({ id: budgetId, tenantId, name: "monthly", period: "MONTHLY" });
+  const parent = id("envelopes");
+  await db
+    .insert(envelopes)
+    .values({ id: parent, tenantId, workflowId: "wf", executionId: `exec-${parent}`, budgetId });
+  const child = id("envelopes");
+  await db.insert(envelopes).values({
+    id: child,
+    tenantId,
+    workflowId: "wf",
+    executionId: `exec-${child}`,
+    parentEnvelopeId: parent,
+  });
+  for (let i = 0; i < n; i++) {
+    await db.insert(events).values({
+      id: id("events"),
+      tenantId,
+      actorType: "user",
+      actorId: author,
+      action: "policy.created",
+      targetType: "policy",
+      details: { i },
+    });
+  }
+  await db.insert(costEvents).values({
+    id: id("costEvents"),
+    tenantId,
+    envelopeId: parent,
+    budgetId,
+    modelId: "gpt-4o",
+    inputTokens: 10,
+    outputTokens: 5,
+    costUsd: "0.001250",
+    llmCalls: 1,
+    occurredAt: new Date(),
+  });
+  await db.insert(approvals).values({
+    id: id("approvals"),
+    tenantId,
+    envelopeId: parent,
+    policyId: ids.policies[0],
+    actionName: "delete_user",
+    actionArguments: { user: 42 },
+    expiresAt: later(),
+  });
+  return ids;
+}
+
+/**
+ * A valid new row of `key` belonging to `ownerId` (referencing that tenant's own rows, as
+ * `seeded` records them).
+ */
+export function newRow(
+  key: TableKey,
+  ownerId: string,
+  seeded: ReadonlyMap<string, Ids>,
+): Record<string, unknown> {
+  const ids = seeded.get(ownerId) as Ids;
+  const tenantId = ownerId;
+  switch (key) {
+    case "users":
+      return { tenantId, email: `intruder-${randomUUID()}@x.example`, role: "admin" };
+    case "apiKeys":
+      return { tenantId, name: "x", prefix: "fk_live_x", keyHash: hex64(), scopes: ["manage"] };
+    case "policies":
+      return { tenantId, name: `intruder-${randomUUID()}` };
+    case "policyVersions":
+      return {
+        tenantId,
+        policyId: ids.policies[0],
+        version: 99,
+        sha256: hex64(),
+        sourceKind: "rego",
+        regoSource: "package x",
+        compileStatus: "FAILED",
+      };
+    case "budgets":
+      return { tenantId, name: `intruder-${randomUUID()}`, period: "DAILY" };
+    case "envelopes":
+      return { tenantId, workflowId: "wf", executionId: randomUUID() };
+    case "events":
+      return { tenantId, actorType: "system", action: "intrusion", targetType: "tenant" };
+    case "costEvents":
+      return { tenantId, occurredAt: new Date() };
+    case "approvals":
+      return { tenantId, actionName: "x", expiresAt: later() };
+  }
+}
