@@ -16,6 +16,7 @@ import {
 import { configureNeonForLocalProxy } from "../../db/neon-local-proxy.js";
 import { type PgWsProxy, startPgWsProxy } from "../../scripts/lib/pg-ws-proxy.js";
 import { repoRoot } from "../../scripts/services/service.js";
+import { dropTempDatabase } from "../harness/temp-database.js";
 
 // Each scenario gets its own fresh database (unique name, dropped at the end), reached as
 // the functions reach Neon: Neon driver → local WebSocket proxy → PostgreSQL.
@@ -39,8 +40,7 @@ afterAll(async () => {
   await Promise.allSettled(clients.map((c) => c.end()));
   if (admin) {
     for (const db of databases) {
-      await waitForNoSessions(admin, db);
-      await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+      await dropTempDatabase(admin, db);
     }
     await admin.end();
   }
@@ -231,15 +231,3 @@ describe("migrate and rollback", () => {
     await expect(loadMigrations(badName)).rejects.toThrow(/not a migration name/);
   });
 });
-
-async function waitForNoSessions(pool: Pool, db: string): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (Date.now() < deadline) {
-    const { rows } = await pool.query(
-      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1",
-      [db],
-    );
-    if (rows[0]?.n === 0) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}

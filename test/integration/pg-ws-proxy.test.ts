@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { WebSocket } from "ws";
 import { configureNeonForLocalProxy } from "../../db/neon-local-proxy.js";
 import { CloseCode, type PgWsProxy, startPgWsProxy } from "../../scripts/lib/pg-ws-proxy.js";
+import { dropTempDatabase } from "../harness/temp-database.js";
 
 // The machine's PostgreSQL (trust auth), reached only through the proxy, as the Neon
 // driver reaches Neon in the cloud.
@@ -26,11 +27,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await pool?.end();
   if (admin) {
-    // pool.end() can resolve before PostgreSQL has seen every Terminate; dropping with
-    // FORCE then would kill a session whose client is still listening. Waiting for the
-    // sessions to go also checks that the proxy passes the close through.
-    await waitForNoSessions(admin, database);
-    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await dropTempDatabase(admin, database);
     await admin.end();
   }
   await proxy?.close();
@@ -144,16 +141,3 @@ describe("Neon driver through pg-ws-proxy", () => {
     expect(code).toBe(CloseCode.refused);
   });
 });
-
-async function waitForNoSessions(admin: Pool, db: string): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (Date.now() < deadline) {
-    const { rows } = await admin.query(
-      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1",
-      [db],
-    );
-    if (rows[0]?.n === 0) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`sessions on ${db} still open 5 s after pool.end()`);
-}

@@ -9,6 +9,7 @@ import { configureNeonForLocalProxy } from "../../db/neon-local-proxy.js";
 import * as schema from "../../db/schema/index.js";
 import { type PgWsProxy, startPgWsProxy } from "../../scripts/lib/pg-ws-proxy.js";
 import { repoRoot } from "../../scripts/services/service.js";
+import { dropTempDatabase } from "../harness/temp-database.js";
 
 // The drizzle schema (db/schema) describes what the migrations create: after migrating a
 // fresh database, both list the same tables, columns (name, type, nullability, default or
@@ -45,7 +46,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await conn?.end();
   if (admin) {
-    await admin.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
+    await dropTempDatabase(admin, DATABASE);
     await admin.end();
   }
   await proxy?.close();

@@ -10,6 +10,7 @@ import { events, policyVersions, tenants, tenantTables, users } from "../../db/s
 import { InvalidTenantIdError, withTenant } from "../../db/tenant-context.js";
 import { type PgWsProxy, startPgWsProxy } from "../../scripts/lib/pg-ws-proxy.js";
 import { repoRoot } from "../../scripts/services/service.js";
+import { dropTempDatabase } from "../harness/temp-database.js";
 import { type Ids, newRow, seedTenant, TABLE_KEYS } from "../harness/tenant-fixtures.js";
 
 // A fresh database with the real migrations; seeded as the owner (postgres, a superuser,
@@ -77,7 +78,7 @@ afterAll(async () => {
   await app?.close();
   await owner?.close();
   if (admin) {
-    await admin.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
+    await dropTempDatabase(admin, DATABASE);
     await admin.end();
   }
   await proxy?.close();
