@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
-import { check, foreignKey, index, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
-import { tenantIsolation, tenantReference } from "./tenant-rls.js";
+import { check, index, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { sameTenantReference, tenantIsolation, tenantReference } from "./tenant-rls.js";
 import { users } from "./users.js";
 
 export const apiKeyScopes = ["check", "manage"] as const;
@@ -22,11 +22,7 @@ export const apiKeys = pgTable(
     lastUsedAt: timestamp("last_used_at", { withTimezone: true }),
   },
   (t) => [
-    foreignKey({
-      name: "api_keys_created_by_fkey",
-      columns: [t.tenantId, t.createdBy],
-      foreignColumns: [users.tenantId, users.id],
-    }),
+    sameTenantReference("api_keys_created_by_fkey", t.tenantId, t.createdBy, users),
     index("api_keys_tenant_id_created_at_idx").on(t.tenantId, t.createdAt),
     check("api_keys_name_check", sql`length(${t.name}) BETWEEN 1 AND 200`),
     check("api_keys_prefix_check", sql`length(${t.prefix}) BETWEEN 4 AND 32`),

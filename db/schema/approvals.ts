@@ -1,17 +1,8 @@
 import { sql } from "drizzle-orm";
-import {
-  check,
-  foreignKey,
-  index,
-  jsonb,
-  pgTable,
-  text,
-  timestamp,
-  uuid,
-} from "drizzle-orm/pg-core";
+import { check, index, jsonb, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
 import { envelopes } from "./envelopes.js";
 import { policies } from "./policies.js";
-import { tenantIsolation, tenantReference } from "./tenant-rls.js";
+import { sameTenantReference, tenantIsolation, tenantReference } from "./tenant-rls.js";
 import { users } from "./users.js";
 
 export const approvalStatuses = [
@@ -45,21 +36,9 @@ export const approvals = pgTable(
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
-    foreignKey({
-      name: "approvals_envelope_id_fkey",
-      columns: [t.tenantId, t.envelopeId],
-      foreignColumns: [envelopes.tenantId, envelopes.id],
-    }),
-    foreignKey({
-      name: "approvals_policy_id_fkey",
-      columns: [t.tenantId, t.policyId],
-      foreignColumns: [policies.tenantId, policies.id],
-    }),
-    foreignKey({
-      name: "approvals_reviewer_id_fkey",
-      columns: [t.tenantId, t.reviewerId],
-      foreignColumns: [users.tenantId, users.id],
-    }),
+    sameTenantReference("approvals_envelope_id_fkey", t.tenantId, t.envelopeId, envelopes),
+    sameTenantReference("approvals_policy_id_fkey", t.tenantId, t.policyId, policies),
+    sameTenantReference("approvals_reviewer_id_fkey", t.tenantId, t.reviewerId, users),
     index("approvals_tenant_id_status_expires_at_idx").on(t.tenantId, t.status, t.expiresAt),
     index("approvals_tenant_id_envelope_id_idx")
       .on(t.tenantId, t.envelopeId)

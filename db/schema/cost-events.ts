@@ -2,7 +2,6 @@ import { sql } from "drizzle-orm";
 import {
   bigint,
   check,
-  foreignKey,
   index,
   integer,
   numeric,
@@ -14,7 +13,7 @@ import {
 } from "drizzle-orm/pg-core";
 import { budgets } from "./budgets.js";
 import { envelopes } from "./envelopes.js";
-import { tenantIsolation, tenantReference } from "./tenant-rls.js";
+import { sameTenantReference, tenantIsolation, tenantReference } from "./tenant-rls.js";
 
 /** Spend records; a retried publish carries the same `dedupeKey` and is stored once. */
 export const costEvents = pgTable(
@@ -37,16 +36,8 @@ export const costEvents = pgTable(
   },
   (t) => [
     unique("cost_events_tenant_id_dedupe_key_key").on(t.tenantId, t.dedupeKey),
-    foreignKey({
-      name: "cost_events_envelope_id_fkey",
-      columns: [t.tenantId, t.envelopeId],
-      foreignColumns: [envelopes.tenantId, envelopes.id],
-    }),
-    foreignKey({
-      name: "cost_events_budget_id_fkey",
-      columns: [t.tenantId, t.budgetId],
-      foreignColumns: [budgets.tenantId, budgets.id],
-    }),
+    sameTenantReference("cost_events_envelope_id_fkey", t.tenantId, t.envelopeId, envelopes),
+    sameTenantReference("cost_events_budget_id_fkey", t.tenantId, t.budgetId, budgets),
     index("cost_events_tenant_id_occurred_at_idx").on(t.tenantId, t.occurredAt),
     index("cost_events_tenant_id_envelope_id_idx")
       .on(t.tenantId, t.envelopeId)

@@ -1,17 +1,7 @@
 import { sql } from "drizzle-orm";
-import {
-  check,
-  foreignKey,
-  index,
-  jsonb,
-  pgTable,
-  text,
-  timestamp,
-  unique,
-  uuid,
-} from "drizzle-orm/pg-core";
+import { check, index, jsonb, pgTable, text, timestamp, unique, uuid } from "drizzle-orm/pg-core";
 import { budgets } from "./budgets.js";
-import { tenantIsolation, tenantReference } from "./tenant-rls.js";
+import { sameTenantReference, tenantIsolation, tenantReference } from "./tenant-rls.js";
 
 export const envelopeStatuses = [
   "PENDING",
@@ -52,16 +42,8 @@ export const envelopes = pgTable(
   (t) => [
     unique("envelopes_tenant_id_id_key").on(t.tenantId, t.id),
     unique("envelopes_tenant_id_execution_id_key").on(t.tenantId, t.executionId),
-    foreignKey({
-      name: "envelopes_budget_id_fkey",
-      columns: [t.tenantId, t.budgetId],
-      foreignColumns: [budgets.tenantId, budgets.id],
-    }),
-    foreignKey({
-      name: "envelopes_parent_envelope_id_fkey",
-      columns: [t.tenantId, t.parentEnvelopeId],
-      foreignColumns: [t.tenantId, t.id],
-    }),
+    sameTenantReference("envelopes_budget_id_fkey", t.tenantId, t.budgetId, budgets),
+    sameTenantReference("envelopes_parent_envelope_id_fkey", t.tenantId, t.parentEnvelopeId, t),
     index("envelopes_tenant_id_workflow_id_created_at_idx").on(
       t.tenantId,
       t.workflowId,

@@ -1,7 +1,6 @@
 import { sql } from "drizzle-orm";
 import {
   check,
-  foreignKey,
   index,
   integer,
   jsonb,
@@ -11,7 +10,7 @@ import {
   unique,
   uuid,
 } from "drizzle-orm/pg-core";
-import { tenantIsolation, tenantReference } from "./tenant-rls.js";
+import { sameTenantReference, tenantIsolation, tenantReference } from "./tenant-rls.js";
 import { users } from "./users.js";
 
 export const policyStatuses = ["DRAFT", "ACTIVE", "INACTIVE", "ARCHIVED"] as const;
@@ -40,11 +39,7 @@ export const policies = pgTable(
   (t) => [
     unique("policies_tenant_id_id_key").on(t.tenantId, t.id),
     unique("policies_tenant_id_name_key").on(t.tenantId, t.name),
-    foreignKey({
-      name: "policies_created_by_fkey",
-      columns: [t.tenantId, t.createdBy],
-      foreignColumns: [users.tenantId, users.id],
-    }),
+    sameTenantReference("policies_created_by_fkey", t.tenantId, t.createdBy, users),
     index("policies_tenant_id_status_idx").on(t.tenantId, t.status),
     check("policies_name_check", sql`length(${t.name}) BETWEEN 1 AND 200`),
     check("policies_status_check", sql`${t.status} IN ('DRAFT', 'ACTIVE', 'INACTIVE', 'ARCHIVED')`),

@@ -1,17 +1,7 @@
 import { sql } from "drizzle-orm";
-import {
-  check,
-  foreignKey,
-  integer,
-  jsonb,
-  pgTable,
-  text,
-  timestamp,
-  unique,
-  uuid,
-} from "drizzle-orm/pg-core";
+import { check, integer, jsonb, pgTable, text, timestamp, unique, uuid } from "drizzle-orm/pg-core";
 import { policies } from "./policies.js";
-import { tenantIsolation, tenantReference } from "./tenant-rls.js";
+import { sameTenantReference, tenantIsolation, tenantReference } from "./tenant-rls.js";
 import { users } from "./users.js";
 
 /**
@@ -37,16 +27,8 @@ export const policyVersions = pgTable(
   },
   (t) => [
     unique("policy_versions_tenant_id_policy_id_version_key").on(t.tenantId, t.policyId, t.version),
-    foreignKey({
-      name: "policy_versions_policy_id_fkey",
-      columns: [t.tenantId, t.policyId],
-      foreignColumns: [policies.tenantId, policies.id],
-    }),
-    foreignKey({
-      name: "policy_versions_created_by_fkey",
-      columns: [t.tenantId, t.createdBy],
-      foreignColumns: [users.tenantId, users.id],
-    }),
+    sameTenantReference("policy_versions_policy_id_fkey", t.tenantId, t.policyId, policies),
+    sameTenantReference("policy_versions_created_by_fkey", t.tenantId, t.createdBy, users),
     check("policy_versions_version_check", sql`${t.version} >= 1`),
     check("policy_versions_sha256_check", sql`${t.sha256} ~ '^[0-9a-f]{64}$'`),
     check("policy_versions_source_kind_check", sql`${t.sourceKind} IN ('rego', 'rules')`),

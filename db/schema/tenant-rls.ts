@@ -25,3 +25,16 @@ export const tenantReference = (table: string, tenantId: PgColumn) =>
     columns: [tenantId],
     foreignColumns: [tenants.id],
   });
+
+/**
+ * A reference to another row of the same tenant: `(tenant_id, <column>) →
+ * <target>(tenant_id, id)`. Foreign-key checks bypass row-level security, so a
+ * plain `<column> → id` would accept the id of another tenant's row.
+ */
+export const sameTenantReference = (
+  name: string,
+  tenantId: PgColumn,
+  column: PgColumn,
+  target: { tenantId: PgColumn; id: PgColumn },
+) =>
+  foreignKey({ name, columns: [tenantId, column], foreignColumns: [target.tenantId, target.id] });
