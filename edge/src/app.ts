@@ -1,11 +1,11 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Hono } from "hono";
+import { createConnectFetchHandler } from "../../core/connect/fetch-handler.js";
+import { wireError } from "../../core/connect/wire-errors.js";
 import { INTERNAL_ERROR_MESSAGE } from "../../core/errors/connect-codes.js";
+import { createLogger } from "../../core/logging/logger.js";
 import type { EdgeConfig } from "./config.js";
-import { createConnectFetchHandler } from "./connect/fetch-handler.js";
 import { createEdgeRouter } from "./connect/router.js";
-import { wireError } from "./connect/wire-errors.js";
-import { createLogger } from "./logger.js";
 import { PolicyEngine } from "./policy/policy-engine.js";
 import { StaticTenantConfigSource } from "./policy/tenant-config-source.js";
 

@@ -1,10 +1,10 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Hono } from "hono";
+import { wireError } from "../../core/connect/wire-errors.js";
 import policyModule from "../../policies/build/governance.wasm";
 import policyManifest from "../../policies/build/manifest.json";
 import { createEdgeApp } from "./app.js";
 import { BadEnvironmentError, type Env, parseEdgeConfig } from "./config.js";
-import { wireError } from "./connect/wire-errors.js";
 
 /**
  * Worker entry. The environment is parsed and the app built once per isolate;

@@ -2,11 +2,11 @@ import { create, type DescMethodStreaming } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type StreamRequest } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { describe, expect, it } from "vitest";
+import { validationInterceptor } from "../../core/connect/validation-interceptor.js";
 import {
   EventStoreService,
   StreamEventsRequestSchema,
 } from "../../proto/gen/fulcrum/eventstore/v1/event_store_service_pb.js";
-import { validationInterceptor } from "../src/connect/validation-interceptor.js";
 import { workerClient, workerFetch } from "./client.js";
 
 async function streamError(stream: AsyncIterable<unknown>): Promise<ConnectError> {

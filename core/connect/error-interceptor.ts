@@ -1,9 +1,9 @@
 import type { Interceptor } from "@connectrpc/connect";
-import { toConnectError } from "../../../core/errors/connect-codes.js";
-import type { Logger } from "../logger.js";
+import { toConnectError } from "../errors/connect-codes.js";
+import type { Logger } from "../logging/logger.js";
 
 /**
- * The one place where errors leave the edge: every handler error passes through
+ * The one place where errors leave a Connect service (edge and functions): every handler error passes through
  * `toConnectError`, so callers get a Connect code and a safe message, and
  * unexpected errors are logged instead of returned.
  */
