@@ -17,6 +17,17 @@ export interface DbOptions {
   localProxyPort?: number;
   /** Pool size; the Neon default otherwise. */
   max?: number;
+  /**
+   * Give up connecting after this long (default 5 s), so an unreachable database is a
+   * prompt Unavailable rather than a request that hangs until the caller's timeout.
+   */
+  connectionTimeoutMillis?: number;
+  /**
+   * Receives errors of idle pooled connections (the server or the proxy went away).
+   * Without a listener such an error would crash the process; the next query simply
+   * opens a new connection, or fails with Unavailable if the database is still gone.
+   */
+  onIdleError?: (error: Error) => void;
 }
 
 /**
@@ -32,8 +43,10 @@ export function createDb(options: DbOptions): { db: Db; pool: Pool; close: () =>
   }
   const pool = new Pool({
     connectionString: options.connectionString,
+    connectionTimeoutMillis: options.connectionTimeoutMillis ?? 5_000,
     ...(options.max !== undefined ? { max: options.max } : {}),
   });
+  pool.on("error", (error: Error) => options.onIdleError?.(error));
   const db = drizzle({ client: pool, schema });
   return { db, pool, close: () => pool.end() };
 }

@@ -6,8 +6,9 @@ export { costEvents } from "./cost-events.js";
 export { envelopeStatuses, envelopes } from "./envelopes.js";
 export { events } from "./events.js";
 export { policies, policyEnforcements, policyStatuses } from "./policies.js";
-export { policyVersions } from "./policy-versions.js";
-export { currentTenant } from "./tenant-rls.js";
+export { policyActivationKinds, policyActivations } from "./policy-activations.js";
+export { bytea, policyVersions } from "./policy-versions.js";
+export { AUTH_ROLE, currentTenant } from "./tenant-rls.js";
 export { tenants } from "./tenants.js";
 export { userRoles, users } from "./users.js";
 
@@ -18,6 +19,7 @@ import { costEvents } from "./cost-events.js";
 import { envelopes } from "./envelopes.js";
 import { events } from "./events.js";
 import { policies } from "./policies.js";
+import { policyActivations } from "./policy-activations.js";
 import { policyVersions } from "./policy-versions.js";
 import { users } from "./users.js";
 
@@ -27,6 +29,7 @@ export const tenantTables = {
   apiKeys,
   policies,
   policyVersions,
+  policyActivations,
   budgets,
   envelopes,
   events,

@@ -1,12 +1,33 @@
 import { sql } from "drizzle-orm";
-import { check, integer, jsonb, pgTable, text, timestamp, unique, uuid } from "drizzle-orm/pg-core";
+import {
+  check,
+  customType,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  unique,
+  uuid,
+} from "drizzle-orm/pg-core";
 import { policies } from "./policies.js";
 import { sameTenantReference, tenantIsolation, tenantReference } from "./tenant-rls.js";
 import { users } from "./users.js";
 
+/** `bytea`, read and written as bytes (the driver's Buffer is a Uint8Array). */
+export const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
+  dataType: () => "bytea",
+  toDriver: (value) =>
+    Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength),
+  fromDriver: (value) => new Uint8Array(value.buffer, value.byteOffset, value.byteLength),
+});
+
 /**
  * Immutable: `fulcrum_app` has SELECT and INSERT only (no UPDATE, no DELETE).
  * `regoSource` is the module as written or as generated from `rules`; at most 256 KiB.
+ * `definition` holds the versioned fields of the Policy message as JSON (an object); `wasm`
+ * the compiled module (present exactly when COMPILED; `wasmSha256` is its SHA-256) and
+ * `entrypoint` the rule to evaluate in it.
  */
 export const policyVersions = pgTable(
   "policy_versions",
@@ -24,6 +45,10 @@ export const policyVersions = pgTable(
     wasmSha256: text("wasm_sha256"),
     createdBy: uuid("created_by"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    definition: jsonb("definition").$type<Record<string, unknown>>().notNull(),
+    changeSummary: text("change_summary").notNull().default(""),
+    wasm: bytea("wasm"),
+    entrypoint: text("entrypoint"),
   },
   (t) => [
     unique("policy_versions_tenant_id_policy_id_version_key").on(t.tenantId, t.policyId, t.version),
@@ -51,6 +76,17 @@ export const policyVersions = pgTable(
       "policy_versions_compiled_wasm_check",
       sql`(${t.compileStatus} = 'COMPILED') = (${t.wasmSha256} IS NOT NULL)`,
     ),
+    check("policy_versions_definition_check", sql`jsonb_typeof(${t.definition}) = 'object'`),
+    check("policy_versions_change_summary_check", sql`length(${t.changeSummary}) <= 4096`),
+    check(
+      "policy_versions_compiled_wasm_bytes_check",
+      sql`(${t.compileStatus} = 'COMPILED') = (${t.wasm} IS NOT NULL)`,
+    ),
+    check(
+      "policy_versions_wasm_sha256_matches_check",
+      sql`${t.wasm} IS NULL OR ${t.wasmSha256} = encode(sha256(${t.wasm}), 'hex')`,
+    ),
+    check("policy_versions_entrypoint_check", sql`length(${t.entrypoint}) BETWEEN 1 AND 512`),
     tenantReference("policy_versions", t.tenantId),
     tenantIsolation(),
   ],

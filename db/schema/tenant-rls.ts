@@ -18,6 +18,21 @@ export const tenantIsolation = () =>
     withCheck: sql`tenant_id = ${currentTenant}`,
   });
 
+/**
+ * The role `fulcrum_authenticate_api_key(text)` runs as (migration 0003): NOLOGIN, it may read
+ * every tenant's api_keys, users and tenants and update api_keys.last_used_at.
+ */
+export const AUTH_ROLE = "fulcrum_auth";
+
+/** `api_key_authentication` (0003): fulcrum_auth reads every row; the function filters. */
+export const apiKeyAuthentication = () =>
+  pgPolicy("api_key_authentication", {
+    as: "permissive",
+    for: "select",
+    to: AUTH_ROLE,
+    using: sql`true`,
+  });
+
 /** `tenant_id → tenants(id)`, named as PostgreSQL names it (`<table>_tenant_id_fkey`). */
 export const tenantReference = (table: string, tenantId: PgColumn) =>
   foreignKey({

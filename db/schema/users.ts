@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { check, pgTable, text, timestamp, unique, uuid } from "drizzle-orm/pg-core";
-import { tenantIsolation, tenantReference } from "./tenant-rls.js";
+import { apiKeyAuthentication, tenantIsolation, tenantReference } from "./tenant-rls.js";
 
 export const userRoles = ["admin", "policy_author", "viewer"] as const;
 
@@ -27,5 +27,6 @@ export const users = pgTable(
     check("users_role_check", sql`${t.role} IN ('admin', 'policy_author', 'viewer')`),
     tenantReference("users", t.tenantId),
     tenantIsolation(),
+    apiKeyAuthentication(),
   ],
 ).enableRLS();

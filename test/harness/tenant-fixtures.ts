@@ -8,6 +8,7 @@ import {
   envelopes,
   events,
   policies,
+  policyActivations,
   policyVersions,
   tenants,
   tenantTables,
@@ -26,6 +27,9 @@ export type Ids = Record<TableKey, string[]>;
 
 export const hex64 = () => createHash("sha256").update(randomBytes(16)).digest("hex");
 export const later = () => new Date(Date.now() + 3_600_000);
+/** A stand-in compiled module (the wasm magic and version) and its SHA-256, as stored. */
+export const WASM = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+export const WASM_SHA256 = createHash("sha256").update(WASM).digest("hex");
 
 /**
  * Rows for every tenant table, `n` of some of them so tenants differ in counts too. The
@@ -37,6 +41,7 @@ export async function seedTenant(db: Db, tenantId: string, n: number): Promise<I
     apiKeys: [],
     policies: [],
     policyVersions: [],
+    policyActivations: [],
     budgets: [],
     envelopes: [],
     events: [],
@@ -68,6 +73,7 @@ export async function seedTenant(db: Db, tenantId: string, n: number): Promise<I
     keyHash: hex64(),
     scopes: ["check", "manage"],
     createdBy: author,
+    userId: author as string,
   });
   for (let i = 0; i < n; i++) {
     const policyId = id("policies");
@@ -86,7 +92,18 @@ export async function seedTenant(db: Db, tenantId: string, n: number): Promise<I
       sourceKind: "rego",
       regoSource: "package fulcrum.tenant\n\nallow := true\n",
       compileStatus: "COMPILED",
-      wasmSha256: hex64(),
+      definition: { rego_source: "package fulcrum.tenant\n\nallow := true\n" },
+      wasm: WASM,
+      wasmSha256: WASM_SHA256,
+      entrypoint: "fulcrum/tenant/allow",
+    });
+    await db.insert(policyActivations).values({
+      id: id("policyActivations"),
+      tenantId,
+      policyId,
+      version: 1,
+      kind: "activate",
+      activatedBy: author,
     });
   }
   const budgetId = id("budgets");
@@ -153,7 +170,14 @@ export function newRow(
     case "users":
       return { tenantId, email: `intruder-${randomUUID()}@x.example`, role: "admin" };
     case "apiKeys":
-      return { tenantId, name: "x", prefix: "fk_live_x", keyHash: hex64(), scopes: ["manage"] };
+      return {
+        tenantId,
+        name: "x",
+        prefix: "fk_live_x",
+        keyHash: hex64(),
+        scopes: ["manage"],
+        userId: ids.users[0],
+      };
     case "policies":
       return { tenantId, name: `intruder-${randomUUID()}` };
     case "policyVersions":
@@ -165,7 +189,10 @@ export function newRow(
         sourceKind: "rego",
         regoSource: "package x",
         compileStatus: "FAILED",
+        definition: { rego_source: "package x" },
       };
+    case "policyActivations":
+      return { tenantId, policyId: ids.policies[0], version: 1, kind: "rollback", reason: "x" };
     case "budgets":
       return { tenantId, name: `intruder-${randomUUID()}`, period: "DAILY" };
     case "envelopes":

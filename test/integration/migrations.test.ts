@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { appendFile, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { Client, neonConfig, Pool } from "@neondatabase/serverless";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { catalogSnapshot, withoutMigrationsTable } from "../../db/catalog-snapshot.js";
@@ -98,17 +98,27 @@ describe("the project's migrations", () => {
     for (const s of afterUp) expect(s.appliedAt).toBeInstanceOf(Date);
     const first = await catalogSnapshot(conn);
 
-    // What 0001 sets up: the application role and its grants on this database.
+    // What 0001 sets up: the application role and its grants on this database; and 0003's
+    // fulcrum_auth, which nothing can log in as (only its SECURITY DEFINER function acts as it).
+    const attributes = {
+      rolsuper: false,
+      rolbypassrls: false,
+      rolcreatedb: false,
+      rolcreaterole: false,
+      rolreplication: false,
+    };
     expect(first.roles).toEqual([
-      {
-        rolname: "fulcrum_app",
-        rolsuper: false,
-        rolbypassrls: false,
-        rolcreatedb: false,
-        rolcreaterole: false,
-        rolreplication: false,
-        rolcanlogin: true,
-      },
+      { rolname: "fulcrum_app", ...attributes, rolcanlogin: true },
+      { rolname: "fulcrum_auth", ...attributes, rolcanlogin: false },
+    ]);
+    const authGrants = [...first.schemaAcl, ...first.relationAcl].filter(
+      (g) => g.grantee === "fulcrum_auth",
+    );
+    expect(authGrants.map((g) => `${g.object}:${g.privilege}`).sort()).toEqual(
+      ["api_keys:SELECT", "public:USAGE", "tenants:SELECT", "users:SELECT"].sort(),
+    );
+    expect(first.functions.map((f) => `${f.proname}(${f.args})`)).toEqual([
+      "fulcrum_authenticate_api_key(p_key_hash text)",
     ]);
     const grants = [...first.databaseAcl, ...first.schemaAcl, ...first.defaultAcl].filter(
       (g) => g.grantee === "fulcrum_app",
@@ -131,13 +141,76 @@ describe("the project's migrations", () => {
     expect(await tables(conn)).toEqual(["schema_migrations"]);
     expect(await appliedVersions(conn)).toEqual([]);
     expect((await status(conn, REAL_DIR)).map((s) => s.state)).toEqual(files.map(() => "pending"));
-    // The role is cluster-wide and deliberately kept (see 0001's down); everything else in
+    // The roles are cluster-wide and deliberately kept (see 0001's and 0003's downs); everything else in
     // this database is as it was before the first migration.
     const { roles: __, ...down } = withoutMigrationsTable(await catalogSnapshot(conn));
     expect(down).toEqual(pristine);
 
     await migrate(conn, REAL_DIR);
     expect(await catalogSnapshot(conn)).toEqual(first);
+  });
+});
+
+describe("0003_control_plane", () => {
+  it("is undone exactly by its down: the schema is the one 0002 left", async () => {
+    const conn = await connect(await freshDatabase());
+    const files = await loadMigrations(REAL_DIR);
+    // The project's 0001 and 0002 alone (same contents, so the checksums still match).
+    const upTo0002 = Object.fromEntries(
+      files
+        .filter((f) => f.version < "0003")
+        .map((f) => [basename(f.upPath, ".up.sql"), [f.up, f.down]] as [string, [string, string]]),
+    );
+    await migrate(conn, await migrationsDir(upTo0002));
+    const { roles: _, ...before } = await catalogSnapshot(conn);
+
+    expect((await migrate(conn, REAL_DIR)).map((m) => m.version)).toContain("0003");
+    expect((await rollback(conn, REAL_DIR, files.length - 2)).map((m) => m.version)).toContain(
+      "0003",
+    );
+    const { roles: __, ...after } = await catalogSnapshot(conn);
+    expect(after).toEqual(before);
+  });
+
+  it("migrates a populated database down and up again without losing who keys act as", async () => {
+    const conn = await connect(await freshDatabase());
+    await migrate(conn, REAL_DIR);
+    const tenant = "00000000-0000-4000-8000-000000000001";
+    const admin = "00000000-0000-4000-8000-000000000002";
+    const policy = "00000000-0000-4000-8000-000000000003";
+    const wasm = Buffer.from("0061736d01000000", "hex");
+    const seed: [string, unknown[]][] = [
+      ["INSERT INTO tenants (id, name, slug) VALUES ($1, 'T', 't-populated')", [tenant]],
+      [
+        "INSERT INTO users (id, tenant_id, email, role) VALUES ($1, $2, 'a@t.example', 'admin')",
+        [admin, tenant],
+      ],
+      // A tenant's first key: made by the platform operator, so it has no creator.
+      [
+        `INSERT INTO api_keys (tenant_id, name, prefix, key_hash, scopes, user_id)
+         VALUES ($1, 'first key', 'fk_abcdefgh', repeat('a', 64), '{manage}', $2)`,
+        [tenant, admin],
+      ],
+      ["INSERT INTO policies (id, tenant_id, name) VALUES ($1, $2, 'p')", [policy, tenant]],
+      [
+        `INSERT INTO policy_versions (tenant_id, policy_id, version, sha256, source_kind,
+           rego_source, compile_status, wasm, wasm_sha256, definition, entrypoint)
+         VALUES ($1, $2, 1, repeat('b', 64), 'rego', 'package fulcrum.policy', 'COMPILED',
+           $3, encode(sha256($3), 'hex'), '{}', 'fulcrum/entry/result')`,
+        [tenant, policy, wasm],
+      ],
+    ];
+    for (const [sql, params] of seed) await conn.query(sql, params);
+    expect(await rollback(conn, REAL_DIR, 1)).toHaveLength(1);
+    await migrate(conn, REAL_DIR);
+    const key = await conn.query("SELECT user_id FROM api_keys WHERE tenant_id = $1", [tenant]);
+    expect(key.rows).toEqual([{ user_id: admin }]);
+    const version = await conn.query(
+      "SELECT compile_status, wasm, compile_errors FROM policy_versions WHERE policy_id = $1",
+      [policy],
+    );
+    expect(version.rows[0]).toMatchObject({ compile_status: "FAILED", wasm: null });
+    expect(JSON.stringify(version.rows[0]?.compile_errors)).toContain("save the policy again");
   });
 });
 

@@ -29,6 +29,12 @@ const drizzleTables = Object.values(schema as Record<string, unknown>)
 /** `numeric(18, 6)` (drizzle) and `numeric(18,6)` (format_type) are the same type. */
 const normalizeType = (type: string) => type.replace(/\s*,\s*/g, ",");
 
+/** A policy's roles as pg_policies lists them (`public` when none is named). */
+function policyRoles(to: unknown): string {
+  const list = (Array.isArray(to) ? to : [to ?? "public"]) as unknown[];
+  return list.map((r) => (typeof r === "string" ? r : (r as { name: string }).name)).join(",");
+}
+
 async function rows<T>(text: string): Promise<T[]> {
   return (await conn.query(text)).rows as T[];
 }
@@ -59,7 +65,7 @@ describe("the drizzle schema matches the migrated database", () => {
          AND relkind = 'r' AND relname <> 'schema_migrations' ORDER BY 1`,
     );
     expect(drizzleTables.map((t) => t.name)).toEqual(tables.map((t) => t.relname));
-    expect(drizzleTables.length).toBe(10);
+    expect(drizzleTables.length).toBe(11);
   });
 
   it("has the same columns: name, type, nullability, default, order", async () => {
@@ -177,12 +183,13 @@ describe("the drizzle schema matches the migrated database", () => {
     expect(fromDrizzle).toEqual(db);
   });
 
-  it("has RLS enabled and forced, with tenant_isolation, on exactly the tables drizzle says", async () => {
+  it("has RLS enabled and forced, with the same policies (name, command, kind, roles), on exactly the tables drizzle says", async () => {
     const db = await rows<{ table: string; rls: boolean; forced: boolean; policies: string[] }>(
       `SELECT c.relname AS table, c.relrowsecurity AS rls, c.relforcerowsecurity AS forced,
-          ARRAY(SELECT p.policyname::text || ':' || p.cmd || ':' || p.permissive
-            FROM pg_policies p WHERE p.schemaname = 'public' AND p.tablename = c.relname
-            ORDER BY 1) AS policies
+          ARRAY(SELECT p.policyname::text || ':' || p.cmd || ':' || p.permissive || ':'
+              || array_to_string(p.roles, ',')
+            FROM pg_policies p WHERE p.schemaname = 'public' AND p.tablename = c.relname)
+            AS policies
         FROM pg_class c
         WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
           AND c.relname <> 'schema_migrations'
@@ -193,12 +200,23 @@ describe("the drizzle schema matches the migrated database", () => {
       rls: t.enableRLS,
       // FORCE has no drizzle counterpart: the migration forces it wherever RLS is on.
       forced: t.enableRLS,
-      policies: t.policies.map(
-        (p) =>
-          `${p.name}:${(p.for ?? "all").toUpperCase()}:${(p.as ?? "permissive").toUpperCase()}`,
-      ),
+      policies: t.policies
+        .map(
+          (p) =>
+            `${p.name}:${(p.for ?? "all").toUpperCase()}:${(p.as ?? "permissive").toUpperCase()}:${policyRoles(p.to)}`,
+        )
+        .sort(),
     }));
-    expect(fromDrizzle).toEqual(db);
+    expect(fromDrizzle).toEqual(db.map((t) => ({ ...t, policies: [...t.policies].sort() })));
+    // The api-key authentication policies (0003) are the only ones not for everyone.
+    const forAuth = fromDrizzle.flatMap((t) =>
+      t.policies.filter((p) => !p.endsWith(":public")).map((p) => `${t.table}.${p}`),
+    );
+    expect(forAuth.sort()).toEqual([
+      "api_keys.api_key_authentication:SELECT:PERMISSIVE:fulcrum_auth",
+      "api_keys.api_key_authentication_last_used:UPDATE:PERMISSIVE:fulcrum_auth",
+      "users.api_key_authentication:SELECT:PERMISSIVE:fulcrum_auth",
+    ]);
     // Every table with tenant_id is isolated; tenants is the only one without it.
     for (const t of drizzleTables) {
       const hasTenant = t.columns.some((c) => c.name === "tenant_id");

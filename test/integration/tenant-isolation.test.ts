@@ -6,12 +6,27 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createDb } from "../../db/client.js";
 import { migrate } from "../../db/migrate.js";
 import { configureNeonForLocalProxy } from "../../db/neon-local-proxy.js";
-import { events, policyVersions, tenants, tenantTables, users } from "../../db/schema/index.js";
+import {
+  apiKeys,
+  events,
+  policyActivations,
+  policyVersions,
+  tenants,
+  tenantTables,
+  users,
+} from "../../db/schema/index.js";
 import { InvalidTenantIdError, withTenant } from "../../db/tenant-context.js";
 import { type PgWsProxy, startPgWsProxy } from "../../scripts/lib/pg-ws-proxy.js";
 import { repoRoot } from "../../scripts/services/service.js";
 import { dropTempDatabase } from "../harness/temp-database.js";
-import { type Ids, newRow, seedTenant, TABLE_KEYS } from "../harness/tenant-fixtures.js";
+import {
+  type Ids,
+  newRow,
+  seedTenant,
+  TABLE_KEYS,
+  WASM,
+  WASM_SHA256,
+} from "../harness/tenant-fixtures.js";
 
 // A fresh database with the real migrations; seeded as the owner (postgres, a superuser,
 // so RLS does not apply to it); then read and written as the application role fulcrum_app
@@ -200,6 +215,77 @@ describe("row-level tenant isolation, as fulcrum_app", () => {
     );
   });
 
+  it("cannot make a key act as, or an activation point at, another tenant's rows", async () => {
+    const [me, victim] = [...seeded.keys()] as [string, string];
+    const theirs = seeded.get(victim) as Ids;
+    // (tenant_id, user_id) → users (tenant_id, id).
+    await expectSqlState(
+      withTenant(app.db, me, (tx) =>
+        tx.insert(apiKeys).values({
+          ...(newRow("apiKeys", me, seeded) as typeof apiKeys.$inferInsert),
+          userId: theirs.users[0] as string,
+        }),
+      ),
+      "23503",
+    );
+    // (tenant_id, policy_id, version) → policy_versions: the victim's policy has a version 1,
+    // but not under "me".
+    await expectSqlState(
+      withTenant(app.db, me, (tx) =>
+        tx.insert(policyActivations).values({
+          ...(newRow("policyActivations", me, seeded) as typeof policyActivations.$inferInsert),
+          policyId: theirs.policies[0] as string,
+        }),
+      ),
+      "23503",
+    );
+    // …and activated_by → users of the same tenant only.
+    await expectSqlState(
+      withTenant(app.db, me, (tx) =>
+        tx.insert(policyActivations).values({
+          ...(newRow("policyActivations", me, seeded) as typeof policyActivations.$inferInsert),
+          activatedBy: theirs.users[0] as string,
+        }),
+      ),
+      "23503",
+    );
+  });
+
+  it("a version's compiled module reads back as the same bytes, and must match its hash", async () => {
+    const [tenantId, ids] = [...seeded.entries()][0] as [string, Ids];
+    const [row] = await withTenant(app.db, tenantId, (tx) =>
+      tx
+        .select({ wasm: policyVersions.wasm, sha: policyVersions.wasmSha256 })
+        .from(policyVersions)
+        .where(eq(policyVersions.id, ids.policyVersions[0] as string)),
+    );
+    expect(row?.wasm).toBeInstanceOf(Uint8Array);
+    expect([...(row?.wasm ?? [])]).toEqual([...WASM]);
+    expect(row?.sha).toBe(WASM_SHA256);
+    // 23514: wasm_sha256 must be the module's SHA-256.
+    await expectSqlState(
+      withTenant(app.db, tenantId, (tx) =>
+        tx.insert(policyVersions).values({
+          ...(newRow("policyVersions", tenantId, seeded) as typeof policyVersions.$inferInsert),
+          compileStatus: "COMPILED",
+          wasm: WASM,
+          wasmSha256: "0".repeat(64),
+        }),
+      ),
+      "23514",
+    );
+  });
+
+  it("every api key acts as a user of its own tenant", async () => {
+    for (const [tenantId, ids] of seeded) {
+      const keys = await withTenant(app.db, tenantId, (tx) =>
+        tx.select({ userId: apiKeys.userId }).from(apiKeys),
+      );
+      expect(keys.length).toBe(ids.apiKeys.length);
+      for (const key of keys) expect(ids.users).toContain(key.userId);
+    }
+  });
+
   it("tenants is not readable or writable by fulcrum_app at all (42501)", async () => {
     const tenantId = [...seeded.keys()][0] as string;
     await expectSqlState(app.db.select().from(tenants), "42501");
@@ -213,10 +299,45 @@ describe("row-level tenant isolation, as fulcrum_app", () => {
     );
   });
 
-  it("policy_versions and events are append-only: UPDATE and DELETE are refused (42501)", async () => {
+  it("policy_versions, policy_activations and events are append-only: UPDATE and DELETE are refused (42501)", async () => {
     const [tenantId, ids] = [...seeded.entries()][0] as [string, Ids];
     const version = ids.policyVersions[0] as string;
     const event = ids.events[0] as string;
+    const activation = ids.policyActivations[0] as string;
+    // Whatever the tenant: the privilege is missing, so even one's own row is refused…
+    for (const tenant of [tenantId, [...seeded.keys()][1] as string]) {
+      await expectSqlState(
+        withTenant(app.db, tenant, (tx) =>
+          tx
+            .update(policyActivations)
+            .set({ reason: "rewritten" })
+            .where(eq(policyActivations.id, activation)),
+        ),
+        "42501",
+      );
+      await expectSqlState(
+        withTenant(app.db, tenant, (tx) =>
+          tx.delete(policyActivations).where(eq(policyActivations.id, activation)),
+        ),
+        "42501",
+      );
+    }
+    // …and moving it to another tenant as well.
+    await expectSqlState(
+      withTenant(app.db, tenantId, (tx) =>
+        tx
+          .update(policyActivations)
+          .set({ tenantId: [...seeded.keys()][1] as string })
+          .where(eq(policyActivations.id, activation)),
+      ),
+      "42501",
+    );
+    const [kept] = await owner.db
+      .select()
+      .from(policyActivations)
+      .where(eq(policyActivations.id, activation));
+    expect(kept?.reason).toBe("");
+    expect(kept?.tenantId).toBe(tenantId);
     await expectSqlState(
       withTenant(app.db, tenantId, (tx) =>
         tx
