@@ -12,7 +12,8 @@ import type { RuleAction, RuleType, Severity } from "./tenant-config.js";
 
 const RULE_ACTIONS = new Set<string>(["DENY", "WARN", "REQUIRE_APPROVAL", "AUDIT"]);
 const SEVERITIES = new Set<string>(["INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL"]);
-const DEFAULT_SEVERITY: Record<RuleAction, Severity> = {
+/** The severity of a rule action that names none; shared with core/policy-bundle. */
+export const DEFAULT_SEVERITY: Readonly<Record<RuleAction, Severity>> = {
   DENY: "HIGH",
   REQUIRE_APPROVAL: "MEDIUM",
   WARN: "LOW",

@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { gunzipSync } from "node:zlib";
+import { extractFromTar } from "../../functions/src/policy-compiler/bundle-tar.js";
 import { repoRoot, runOpa } from "../opa.js";
 import { generateCapabilities } from "./capabilities.js";
 import {
@@ -20,7 +21,6 @@ import {
   sha256,
   WASM_FILE,
 } from "./paths.js";
-import { extractFromTar } from "./tar.js";
 
 async function opaVersion(): Promise<string> {
   const { stdout } = await runOpa(["version"]);

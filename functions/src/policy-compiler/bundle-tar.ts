@@ -1,14 +1,17 @@
 /**
  * Just enough of a tar reader to take policy.wasm out of the bundle `opa build` writes,
- * so the build needs no tar package or binary.
+ * so the build needs no tar package or binary. Used by the policy compiler and by
+ * scripts/policies/build.ts (moved here from scripts/policies/tar.ts).
  */
+
+const utf8 = new TextDecoder();
 
 /** Minimal ustar reader: returns the named regular file from an uncompressed tar. */
 export function extractFromTar(tar: Uint8Array, wanted: string): Uint8Array | undefined {
   const text = (from: number, len: number): string => {
     const slice = tar.subarray(from, from + len);
     const nul = slice.indexOf(0);
-    return Buffer.from(nul === -1 ? slice : slice.subarray(0, nul)).toString("utf8");
+    return utf8.decode(nul === -1 ? slice : slice.subarray(0, nul));
   };
   let offset = 0;
   let longName: string | undefined;
