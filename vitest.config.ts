@@ -17,7 +17,12 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["core/**/*.test.ts", "scripts/**/*.test.ts"],
+          include: [
+            "core/**/*.test.ts",
+            "scripts/**/*.test.ts",
+            "functions/**/*.test.ts",
+            "db/**/*.test.ts",
+          ],
           environment: "node",
         },
       },

@@ -1,48 +1,175 @@
 /**
- * The local stack (`npm run stack`): starts every Fulcrum component on this
- * machine, waits until each is healthy, prints where it listens, and stops
- * them all on Ctrl-C. Fully offline.
+ * The local stack (`npm run stack`): starts every Fulcrum component on this machine,
+ * waits until each is healthy, prints where it listens, and stops them all on Ctrl-C.
+ * Fully offline. Each service is reused when it already runs, started otherwise.
  *
- * Components today: the edge Worker under `wrangler dev` on 127.0.0.1:8787.
- * The control plane (functions, PostgreSQL), Redis and the audit pipeline
- * (NATS JetStream, ClickHouse) join as their issues land; each starter reuses
- * a server that already runs and starts one only when it is missing.
+ * - PostgreSQL (database `fulcrum`, migrated) and Redis;
+ * - the WebSocket proxy the Neon driver reaches PostgreSQL through, and the Upstash-REST
+ *   server @upstash/redis reaches Redis through (the deployed services speak these
+ *   protocols natively);
+ * - the management API (functions) on 127.0.0.1:8080, with a `demo` tenant;
+ * - the edge Worker under `wrangler dev` on 127.0.0.1:8787.
+ *
+ * `--edge-only` starts the edge alone (`npm run dev:edge`).
  */
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { TenantService } from "../proto/gen/fulcrum/tenant/v1/tenant_service_pb.js";
+import { startFunctionsServer } from "./lib/functions-server.js";
+import {
+  LOCAL_CREDENTIALS_FILE,
+  type LocalCredentials,
+  loadLocalCredentials,
+  saveLocalCredentials,
+} from "./lib/local-credentials.js";
+import { startPgWsProxy } from "./lib/pg-ws-proxy.js";
+import { startUpstashRestServer } from "./lib/upstash-rest-server.js";
 import { startWranglerDev } from "./lib/wrangler-dev.js";
+import { resolveOpa } from "./opa.js";
+import { ensurePostgres, ensureRedis } from "./services/ensure-services.js";
+import { run } from "./services/process.js";
+import { repoRoot } from "./services/service.js";
 
-const EDGE_PORT = Number(process.env.FULCRUM_EDGE_PORT ?? 8787);
+const port = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const EDGE_PORT = port("FULCRUM_EDGE_PORT", 8787);
+const FUNCTIONS_PORT = port("FULCRUM_FUNCTIONS_PORT", 8080);
+const PG_PROXY_PORT = port("FULCRUM_PG_PROXY_PORT", 5488);
+const REDIS_REST_PORT = port("FULCRUM_REDIS_REST_PORT", 8079);
 
-async function main() {
+type Stop = () => Promise<void>;
+const stops: Stop[] = [];
+
+async function main(edgeOnly: boolean) {
   console.log("starting the Fulcrum local stack…");
+  const rows: Record<string, string>[] = [];
+  if (!edgeOnly) rows.push(...(await startControlPlane()));
   const edge = await startWranglerDev(EDGE_PORT, { logFile: process.stdout });
+  stops.unshift(edge.stop);
+  rows.push({ component: "edge (wrangler dev)", url: edge.url, health: `${edge.url}/healthz` });
 
   console.log("\nFulcrum local stack is up:");
-  console.table([
-    {
-      component: "edge (wrangler dev)",
-      url: edge.url,
-      health: `${edge.url}/healthz`,
-      grpcHealth: `${edge.url}/grpc.health.v1.Health/Check`,
-    },
-  ]);
+  console.table(rows);
   console.log(
     `try: curl -s ${edge.url}/fulcrum.policy.v1.PolicyService/CheckPolicy -H 'content-type: application/json' -d '{"tenant_id":"test","policy_id":"test"}'`,
   );
+  if (!edgeOnly) {
+    const { demo } = loadLocalCredentials();
+    console.log(
+      `     curl -s http://127.0.0.1:${FUNCTIONS_PORT}/fulcrum.policy.v1.PolicyService/ListPolicies -H 'content-type: application/json' -H "x-api-key: ${demo?.adminKey ?? "<key>"}" -d '{}'`,
+    );
+    console.log(`credentials (platform key, demo tenant admin key): ${LOCAL_CREDENTIALS_FILE}`);
+  }
   console.log("Ctrl-C stops everything.");
-
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    console.log("\nstopping…");
-    await edge.stop();
-    process.exit(0);
-  };
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
 }
 
-main().catch((error) => {
+async function startControlPlane(): Promise<Record<string, string>[]> {
+  const postgres = await ensurePostgres();
+  stops.push(postgres.stop);
+  const redis = await ensureRedis();
+  stops.push(redis.stop);
+  const pg = new URL(postgres.url);
+  const pgAddress = `${pg.hostname}:${pg.port || "5432"}`;
+  const ownerUrl = `postgres://postgres@${pgAddress}/fulcrum`;
+
+  const migrated = await run(
+    process.execPath,
+    [join(repoRoot, "node_modules/tsx/dist/cli.mjs"), join(repoRoot, "scripts/db.ts"), "migrate"],
+    { env: { ...process.env, DATABASE_URL: ownerUrl } },
+  );
+  if (migrated.code !== 0) throw new Error(`migrations failed:\n${migrated.output}`);
+
+  const proxy = await startPgWsProxy({ port: PG_PROXY_PORT, allowedTargets: [pgAddress] });
+  stops.unshift(proxy.close);
+  const credentials = loadLocalCredentials();
+  const upstash = await startUpstashRestServer({
+    port: REDIS_REST_PORT,
+    redisUrl: redis.url,
+    token: credentials.redisRestToken,
+  });
+  stops.unshift(upstash.close);
+
+  const functions = await startFunctionsServer(
+    FUNCTIONS_PORT,
+    {
+      FULCRUM_ENV: "local",
+      DATABASE_URL: `postgres://fulcrum_app@${pgAddress}/fulcrum`,
+      DATABASE_ADMIN_URL: ownerUrl,
+      PG_WS_PROXY_PORT: String(proxy.port),
+      UPSTASH_REDIS_REST_URL: upstash.url,
+      UPSTASH_REDIS_REST_TOKEN: credentials.redisRestToken,
+      PLATFORM_ADMIN_KEY_SHA256: createHash("sha256").update(credentials.platformKey).digest("hex"),
+      OPA_BIN: await resolveOpa(),
+    },
+    process.stdout,
+  );
+  stops.unshift(functions.stop);
+  await ensureDemoTenant(functions.url, credentials);
+
+  return [
+    { component: "PostgreSQL", url: postgres.url, health: postgres.detail },
+    { component: "Redis", url: redis.url, health: redis.detail },
+    {
+      component: "PostgreSQL WebSocket proxy (Neon driver)",
+      url: `ws://127.0.0.1:${proxy.port}/v2`,
+      health: "",
+    },
+    { component: "Upstash REST server (@upstash/redis)", url: upstash.url, health: "" },
+    {
+      component: "functions (management API)",
+      url: functions.url,
+      health: `${functions.url}/readyz`,
+    },
+  ];
+}
+
+/** The `demo` tenant and its first admin's key, created once and kept in the credentials file. */
+async function ensureDemoTenant(url: string, credentials: LocalCredentials): Promise<void> {
+  if (credentials.demo) return;
+  const tenants = createClient(
+    TenantService,
+    createConnectTransport({
+      baseUrl: url,
+      httpVersion: "1.1",
+      interceptors: [
+        (next) => (req) => {
+          req.header.set("x-api-key", credentials.platformKey);
+          return next(req);
+        },
+      ],
+    }),
+  );
+  const existing = await tenants.listTenants({ pageSize: 1000 });
+  if (existing.tenants.some((t) => t.slug === "demo")) {
+    console.log("the demo tenant exists but its admin key is not in the credentials file");
+    return;
+  }
+  const created = await tenants.createTenant({
+    name: "Demo",
+    slug: "demo",
+    adminEmail: "admin@demo.local",
+    adminDisplayName: "Demo admin",
+  });
+  saveLocalCredentials({
+    ...credentials,
+    demo: { tenantId: created.tenant?.tenantId ?? "", adminKey: created.secret },
+  });
+}
+
+let stopping = false;
+async function stopAll() {
+  if (stopping) return;
+  stopping = true;
+  console.log("\nstopping…");
+  for (const stop of stops) await stop().catch(() => {});
+  process.exit(0);
+}
+process.on("SIGINT", stopAll);
+process.on("SIGTERM", stopAll);
+
+main(process.argv.includes("--edge-only")).catch(async (error) => {
   console.error(`local stack failed to start: ${(error as Error).message}`);
+  for (const stop of stops) await stop().catch(() => {});
   process.exit(1);
 });

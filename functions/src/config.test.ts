@@ -1,0 +1,66 @@
+import { describe, expect, it } from "vitest";
+import { BadEnvironmentError, describeConfig, parseFunctionsConfig } from "./config.js";
+
+const valid = {
+  DATABASE_URL: "postgres://fulcrum_app:s3cret@db.example.com:5432/fulcrum",
+  DATABASE_ADMIN_URL: "postgres://owner:0wner@db.example.com:5432/fulcrum",
+  UPSTASH_REDIS_REST_URL: "https://redis.example.com",
+  UPSTASH_REDIS_REST_TOKEN: "tok",
+  OPA_BIN: "/var/task/bin/opa",
+  PLATFORM_ADMIN_KEY_SHA256: "A".repeat(64),
+};
+
+describe("parseFunctionsConfig", () => {
+  it("parses a complete environment", () => {
+    const config = parseFunctionsConfig({
+      ...valid,
+      PG_WS_PROXY_PORT: "5488",
+      FULCRUM_ENV: "staging",
+    });
+    expect(config.environment).toBe("staging");
+    expect(config.pgWsProxyPort).toBe(5488);
+    expect(config.platformAdminKeySha256).toBe("a".repeat(64));
+    expect(config.opaCapabilitiesPath).toBeUndefined();
+    expect(config.redisKeyNamespace).toBe("fulcrum:v1");
+    expect(
+      parseFunctionsConfig({ ...valid, REDIS_KEY_NAMESPACE: "staging:v1" }).redisKeyNamespace,
+    ).toBe("staging:v1");
+  });
+
+  it.each([
+    ["DATABASE_URL", { DATABASE_URL: undefined }, "DATABASE_URL is required"],
+    ["DATABASE_URL", { DATABASE_URL: "mysql://x" }, "DATABASE_URL must be a postgres:// URL"],
+    ["DATABASE_ADMIN_URL", { DATABASE_ADMIN_URL: "nope" }, "DATABASE_ADMIN_URL is not a URL"],
+    ["PG_WS_PROXY_PORT", { PG_WS_PROXY_PORT: "80a" }, "PG_WS_PROXY_PORT must be a port number"],
+    ["UPSTASH_REDIS_REST_URL", { UPSTASH_REDIS_REST_URL: "redis://x" }, "must be an http(s) URL"],
+    [
+      "UPSTASH_REDIS_REST_TOKEN",
+      { UPSTASH_REDIS_REST_TOKEN: " " },
+      "UPSTASH_REDIS_REST_TOKEN is required",
+    ],
+    ["PLATFORM_ADMIN_KEY_SHA256", { PLATFORM_ADMIN_KEY_SHA256: "abc" }, "64 hex characters"],
+    ["OPA_BIN", { OPA_BIN: undefined }, "OPA_BIN is required"],
+    ["REDIS_KEY_NAMESPACE", { REDIS_KEY_NAMESPACE: "a b" }, "REDIS_KEY_NAMESPACE must be"],
+  ])("refuses a bad %s", (_name, override, message) => {
+    expect(() => parseFunctionsConfig({ ...valid, ...override })).toThrow(BadEnvironmentError);
+    expect(() => parseFunctionsConfig({ ...valid, ...override })).toThrow(message);
+  });
+
+  it("leaves the admin path and TenantService off when not configured", () => {
+    const config = parseFunctionsConfig({
+      ...valid,
+      DATABASE_ADMIN_URL: undefined,
+      PLATFORM_ADMIN_KEY_SHA256: undefined,
+    });
+    expect(config.databaseAdminUrl).toBeUndefined();
+    expect(describeConfig(config).tenantService).toBe("disabled");
+  });
+
+  it("describes the configuration without credentials", () => {
+    const text = JSON.stringify(describeConfig(parseFunctionsConfig(valid)));
+    expect(text).toContain("db.example.com:5432");
+    expect(text).not.toContain("s3cret");
+    expect(text).not.toContain("0wner");
+    expect(text).not.toContain("tok");
+  });
+});

@@ -1,0 +1,37 @@
+import type { ConnectRouter } from "@connectrpc/connect";
+import { healthService } from "../../../core/connect/health-service.js";
+import { createServiceRouter } from "../../../core/connect/service-router.js";
+import { PolicyService } from "../../../proto/gen/fulcrum/policy/v1/policy_service_pb.js";
+import { ApiKeyService } from "../../../proto/gen/fulcrum/tenant/v1/api_key_service_pb.js";
+import { TenantService } from "../../../proto/gen/fulcrum/tenant/v1/tenant_service_pb.js";
+import { UserService } from "../../../proto/gen/fulcrum/tenant/v1/user_service_pb.js";
+import { Health } from "../../../proto/gen/grpc/health/v1/health_pb.js";
+import { authInterceptor } from "../auth/auth-interceptor.js";
+import type { FunctionsDeps } from "../deps.js";
+import { apiKeyService } from "../services/api-key-service.js";
+import { policyManagementService } from "../services/policy-management-service.js";
+import { tenantService } from "../services/tenant-service.js";
+import { userService } from "../services/user-service.js";
+
+/** The services the management API implements, which Health reports on. */
+export const MANAGEMENT_SERVICES = [
+  TenantService.typeName,
+  UserService.typeName,
+  ApiKeyService.typeName,
+  PolicyService.typeName,
+  Health.typeName,
+] as const;
+
+/**
+ * The management API's Connect services. PolicyService's evaluation methods are the
+ * edge's: here they answer Unimplemented with a message pointing there.
+ */
+export function createFunctionsRouter(deps: FunctionsDeps): ConnectRouter {
+  const router = createServiceRouter(deps.logger, [authInterceptor(deps.authenticator)]);
+  router.service(TenantService, tenantService(deps));
+  router.service(UserService, userService(deps));
+  router.service(ApiKeyService, apiKeyService(deps));
+  router.service(PolicyService, policyManagementService(deps));
+  router.service(Health, healthService(MANAGEMENT_SERVICES, deps.isReady));
+  return router;
+}

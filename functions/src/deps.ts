@@ -1,0 +1,66 @@
+import { Redis } from "@upstash/redis";
+import { sql } from "drizzle-orm";
+import { policyKeysIn } from "../../core/distribution/policy-keys.js";
+import { createLogger, type Logger } from "../../core/logging/logger.js";
+import { createDb, type Db } from "../../db/client.js";
+import { type Authenticator, createAuthenticator } from "./auth/authenticator.js";
+import type { FunctionsConfig } from "./config.js";
+import { createOpaPolicyCompiler, type PolicyCompiler } from "./policy-compiler/index.js";
+import { createRedisPolicyPublisher, type PolicyPublisher } from "./publish/policy-publisher.js";
+
+/**
+ * Everything a management handler may use, built once per process from the parsed
+ * configuration and passed to the services (no globals, no env reads below here).
+ */
+export interface FunctionsDeps {
+  /** The application role: every tenant table through `inTenant` only. */
+  db: Db;
+  /** The owner role, for TenantService (the admin path) only; undefined when not configured. */
+  adminDb: Db | undefined;
+  authenticator: Authenticator;
+  compiler: PolicyCompiler;
+  publisher: PolicyPublisher;
+  logger: Logger;
+  now: () => Date;
+  /** Whether the database answers, for health checks. */
+  isReady: () => Promise<boolean>;
+  close: () => Promise<void>;
+}
+
+export function createFunctionsDeps(config: FunctionsConfig): FunctionsDeps {
+  const logger = createLogger("fulcrum-functions");
+  const common = {
+    ...(config.pgWsProxyPort !== undefined ? { localProxyPort: config.pgWsProxyPort } : {}),
+    onIdleError: (error: Error) => logger.error("idle database connection failed", { error }),
+  };
+  const app = createDb({ connectionString: config.databaseUrl, ...common });
+  const admin = config.databaseAdminUrl
+    ? createDb({ connectionString: config.databaseAdminUrl, max: 2, ...common })
+    : undefined;
+  const redis = new Redis({ url: config.redisRestUrl, token: config.redisRestToken });
+  const now = () => new Date();
+  return {
+    db: app.db,
+    adminDb: admin?.db,
+    authenticator: createAuthenticator(app.db, config.platformAdminKeySha256),
+    compiler: createOpaPolicyCompiler({
+      opaBin: config.opaBin,
+      ...(config.opaCapabilitiesPath ? { capabilitiesPath: config.opaCapabilitiesPath } : {}),
+    }),
+    publisher: createRedisPolicyPublisher(redis, policyKeysIn(config.redisKeyNamespace), now),
+    logger,
+    now,
+    isReady: async () => {
+      try {
+        await app.db.execute(sql`select 1`);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    close: async () => {
+      await app.close();
+      await admin?.close();
+    },
+  };
+}

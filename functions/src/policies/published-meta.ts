@@ -1,0 +1,68 @@
+/**
+ * The metadata published with a compiled version (core/policy-bundle/published-policy.ts):
+ * everything the edge needs besides the wasm to evaluate it (enforcement, dry run,
+ * priority, scope, effective window), taken from the version's own definition so an
+ * activated version always means what it meant when it was written. The name is the
+ * policy's at the time of publishing.
+ */
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { FulcrumError } from "../../../core/errors/fulcrum-error.js";
+import type { Phase as PhaseName } from "../../../core/policy/tenant-config.js";
+import type {
+  PublishedPolicy,
+  PublishedPolicyScope,
+} from "../../../core/policy-bundle/published-policy.js";
+import { Phase } from "../../../proto/gen/fulcrum/policy/v1/evaluation_pb.js";
+import type { Policy } from "../../../proto/gen/fulcrum/policy/v1/policy_pb.js";
+import { enforcementFromProto } from "./policy-lifecycle.js";
+
+export interface PublishTarget {
+  tenantId: string;
+  policyId: string;
+  name: string;
+  version: number;
+  sha256: string;
+  wasmSha256: string;
+  entrypoint: string;
+  /** The version's definition. */
+  definition: Policy;
+}
+
+function scopeOf(definition: Policy): PublishedPolicyScope {
+  const s = definition.scope;
+  const out: PublishedPolicyScope = {};
+  if (!s) return out;
+  if (s.applyToAll) out.apply_to_all = true;
+  if (s.workflowIds.length > 0) out.workflow_ids = [...s.workflowIds];
+  const phases = s.phases.filter((p) => p !== Phase.UNSPECIFIED).map((p) => Phase[p] as PhaseName);
+  if (phases.length > 0) out.phases = phases;
+  if (s.roles.length > 0) out.roles = [...s.roles];
+  if (s.modelIds.length > 0) out.model_ids = [...s.modelIds];
+  if (s.toolNames.length > 0) out.tool_names = [...s.toolNames];
+  return out;
+}
+
+export function publishedMeta(target: PublishTarget): PublishedPolicy {
+  const d = target.definition;
+  if (!target.entrypoint || !target.wasmSha256) {
+    throw new FulcrumError(
+      "Internal",
+      `version ${target.version} of policy ${target.policyId} is not compiled`,
+    );
+  }
+  return {
+    tenant_id: target.tenantId,
+    policy_id: target.policyId,
+    name: target.name,
+    version: target.version,
+    sha256: target.sha256,
+    wasm_sha256: target.wasmSha256,
+    entrypoint: target.entrypoint,
+    enforcement: enforcementFromProto(d.enforcement),
+    dry_run: d.dryRun,
+    priority: d.priority,
+    scope: scopeOf(d),
+    ...(d.effectiveAt ? { effective_at: timestampDate(d.effectiveAt).toISOString() } : {}),
+    ...(d.expiresAt ? { expires_at: timestampDate(d.expiresAt).toISOString() } : {}),
+  };
+}

@@ -1,0 +1,167 @@
+/**
+ * ApiKeyService: the API keys of the caller's tenant, for admins only (api_keys.read /
+ * api_keys.write; see permissions.ts). A key's secret exists once, in the CreateApiKey
+ * response: only its SHA-256 and its first 11 characters are stored, reads never select
+ * the hash (`apiKeyColumns`), and audit rows carry the prefix and scopes, never either.
+ *
+ * Revocation is idempotent, as the contract says: revoking a revoked key returns it
+ * unchanged and writes no second audit row.
+ */
+import type { ServiceImpl } from "@connectrpc/connect";
+import { and, desc, eq, isNull, type SQL, sql } from "drizzle-orm";
+import { FulcrumError } from "../../../core/errors/fulcrum-error.js";
+import { apiKeys, users } from "../../../db/schema/index.js";
+import type { ApiKeyService } from "../../../proto/gen/fulcrum/tenant/v1/api_key_service_pb.js";
+import { recordAudit } from "../audit/audit-trail.js";
+import { requirePermission } from "../auth/permissions.js";
+import { tenantCaller } from "../auth/principal.js";
+import { inTenant, type Tx } from "../db/tenant-transaction.js";
+import type { FunctionsDeps } from "../deps.js";
+import {
+  afterCursor,
+  cursorColumn,
+  decodePageToken,
+  pageSize,
+  toPage,
+} from "../pagination/page-token.js";
+import { assertAdminAccessRemains } from "../tenancy/admin-access.js";
+import {
+  type ApiKeyRow,
+  apiKeyAuditDetails,
+  apiKeyColumns,
+  insertApiKey,
+  scopesFromProto,
+  toApiKeyProto,
+} from "../tenancy/api-key-rows.js";
+import { optionalUuid, requireUuid } from "../tenancy/ids.js";
+
+async function loadKey(tx: Tx, id: string, lock = false): Promise<ApiKeyRow> {
+  const query = tx.select(apiKeyColumns).from(apiKeys).where(eq(apiKeys.id, id));
+  const [row] = lock ? await query.for("update") : await query;
+  if (!row) throw new FulcrumError("NotFound", `API key ${id} not found`);
+  return row;
+}
+
+export function apiKeyService(deps: FunctionsDeps): Partial<ServiceImpl<typeof ApiKeyService>> {
+  return {
+    /**
+     * A key acting as `user_id` (default: the caller's user), who must be an enabled
+     * user of the caller's tenant — a user of another tenant is NotFound, like an
+     * unknown one. `created_by` is the caller's user.
+     */
+    async createApiKey(req, ctx) {
+      const caller = tenantCaller(ctx);
+      requirePermission(caller, "api_keys.write");
+      const userId = optionalUuid("user_id", req.userId) ?? caller.userId;
+      const scopes = scopesFromProto(req.scopes);
+      if (scopes.length === 0) {
+        throw new FulcrumError("Invalid", "scopes must name at least one scope", {
+          field: "scopes",
+        });
+      }
+      const expiresAt = req.expiresAt
+        ? new Date(Number(req.expiresAt.seconds) * 1000 + Math.floor(req.expiresAt.nanos / 1e6))
+        : null;
+      if (expiresAt && expiresAt.getTime() <= deps.now().getTime()) {
+        throw new FulcrumError("Invalid", "expires_at must be in the future", {
+          field: "expires_at",
+        });
+      }
+      return inTenant(deps.db, caller.tenantId, async (tx) => {
+        const [user] = await tx
+          .select({ id: users.id, disabledAt: users.disabledAt })
+          .from(users)
+          .where(eq(users.id, userId))
+          .for("share");
+        if (!user) throw new FulcrumError("NotFound", `user ${userId} not found`);
+        if (user.disabledAt) {
+          throw new FulcrumError(
+            "FailedPrecondition",
+            `user ${userId} is disabled: enable the user before giving them a key`,
+          );
+        }
+        const key = await insertApiKey(tx, {
+          tenantId: caller.tenantId,
+          userId,
+          name: req.name,
+          scopes,
+          createdBy: caller.userId,
+          expiresAt,
+        });
+        await recordAudit(tx, caller.tenantId, caller, {
+          action: "api_key.created",
+          targetType: "api_key",
+          targetId: key.row.id,
+          details: apiKeyAuditDetails(key.row),
+        });
+        return { apiKey: toApiKeyProto(key.row), secret: key.secret };
+      });
+    },
+
+    async getApiKey(req, ctx) {
+      const caller = tenantCaller(ctx);
+      requirePermission(caller, "api_keys.read");
+      const id = requireUuid("key_id", req.keyId);
+      const row = await inTenant(deps.db, caller.tenantId, (tx) => loadKey(tx, id));
+      return { apiKey: toApiKeyProto(row) };
+    },
+
+    /** Newest first; revoked keys only with include_revoked; optionally one user's. */
+    async listApiKeys(req, ctx) {
+      const caller = tenantCaller(ctx);
+      requirePermission(caller, "api_keys.read");
+      const userId = optionalUuid("user_id", req.userId);
+      const scope = `api_keys?user=${userId ?? ""}&revoked=${req.includeRevoked}`;
+      const cursor = decodePageToken(scope, req.pageToken);
+      const size = pageSize(req.pageSize);
+      const filters: (SQL | undefined)[] = [
+        userId ? eq(apiKeys.userId, userId) : undefined,
+        req.includeRevoked ? undefined : isNull(apiKeys.revokedAt),
+        afterCursor(apiKeys.createdAt, apiKeys.id, cursor, "desc"),
+      ];
+      const rows = await inTenant(deps.db, caller.tenantId, (tx) =>
+        tx
+          .select({ row: apiKeyColumns, cursor: cursorColumn(apiKeys.createdAt), id: apiKeys.id })
+          .from(apiKeys)
+          .where(and(...filters))
+          .orderBy(desc(apiKeys.createdAt), desc(apiKeys.id))
+          .limit(size + 1),
+      );
+      const page = toPage(scope, rows, size);
+      return {
+        apiKeys: page.rows.map((r) => toApiKeyProto(r.row)),
+        nextPageToken: page.nextPageToken,
+      };
+    },
+
+    /**
+     * Revokes for good. Refused (FailedPrecondition) when it is the tenant's last usable
+     * manage key of an enabled admin: nothing could then manage the tenant.
+     */
+    async revokeApiKey(req, ctx) {
+      const caller = tenantCaller(ctx);
+      requirePermission(caller, "api_keys.write");
+      const id = requireUuid("key_id", req.keyId);
+      return inTenant(deps.db, caller.tenantId, async (tx) => {
+        const current = await loadKey(tx, id, true);
+        if (current.revokedAt) return { apiKey: toApiKeyProto(current) };
+        if (current.scopes.includes("manage")) {
+          await assertAdminAccessRemains(tx, { withoutKey: id });
+        }
+        const [revoked] = await tx
+          .update(apiKeys)
+          .set({ revokedAt: sql`now()` })
+          .where(eq(apiKeys.id, id))
+          .returning(apiKeyColumns);
+        if (!revoked) throw new Error("update returned no row");
+        await recordAudit(tx, caller.tenantId, caller, {
+          action: "api_key.revoked",
+          targetType: "api_key",
+          targetId: id,
+          details: apiKeyAuditDetails(revoked),
+        });
+        return { apiKey: toApiKeyProto(revoked) };
+      });
+    },
+  };
+}

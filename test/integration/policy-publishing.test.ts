@@ -1,0 +1,404 @@
+import { createHash } from "node:crypto";
+import { Code, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-web";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { PolicyPointer } from "../../core/distribution/policy-keys.js";
+import type { PublishedPolicy } from "../../core/policy-bundle/published-policy.js";
+import { createDb } from "../../db/client.js";
+import { createFunctionsApp } from "../../functions/src/app.js";
+import { Decision, Phase } from "../../proto/gen/fulcrum/policy/v1/evaluation_pb.js";
+import { PolicyStatus } from "../../proto/gen/fulcrum/policy/v1/policy_pb.js";
+import { PolicyService } from "../../proto/gen/fulcrum/policy/v1/policy_service_pb.js";
+import { PolicyVersionStatus } from "../../proto/gen/fulcrum/policy/v1/policy_version_pb.js";
+import { type FunctionsStack, startFunctionsStack } from "../harness/functions-stack.js";
+import {
+  DENY_DELETE_REGO,
+  failure,
+  must,
+  uniqueName,
+  WARN_ALWAYS_REGO,
+} from "../harness/policy-fixtures.js";
+
+// Activation, rollback and unpublishing as the edge sees them: Redis (through the
+// Upstash REST stand-in) holds the wasm, each version's metadata, the pointer and the
+// tenant's active set; PostgreSQL holds the history.
+let stack: FunctionsStack;
+
+beforeAll(async () => {
+  stack = await startFunctionsStack();
+}, 120_000);
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+async function tenantWithPolicy(rego = WARN_ALWAYS_REGO) {
+  const t = await stack.createTenant();
+  const policies = stack.client(PolicyService, t.adminKey);
+  const name = uniqueName("pub");
+  const created = await policies.createPolicy({ policy: { name, regoSource: rego } });
+  return { ...t, policies, name, id: must(created.policy).policyId, v1: must(created.version) };
+}
+
+const pointer = (tenantId: string, policyId: string) =>
+  stack.redis.get<PolicyPointer>(stack.keys.pointer(tenantId, policyId));
+const activeIn = async (tenantId: string, policyId: string) => {
+  const value = await stack.redis.hget(stack.keys.activeSet(tenantId), policyId);
+  return value === null ? undefined : Number(value);
+};
+const activationRows = async (policyId: string) =>
+  (
+    await stack.owner.query(
+      "SELECT version, previous_version, kind, reason FROM policy_activations WHERE policy_id = $1 ORDER BY occurred_at",
+      [policyId],
+    )
+  ).rows;
+const auditActions = async (policyId: string) =>
+  (
+    await stack.owner.query(
+      "SELECT action, details FROM events WHERE target_id = $1 ORDER BY occurred_at, action",
+      [policyId],
+    )
+  ).rows as { action: string; details: Record<string, unknown> }[];
+
+describe("ActivatePolicyVersion", () => {
+  it("publishes the wasm, the version's metadata, the pointer and the active set", async () => {
+    const t = await tenantWithPolicy();
+    const res = await t.policies.activatePolicyVersion({ policyId: t.id, version: 1 });
+    expect(res.policy?.status).toBe(PolicyStatus.ACTIVE);
+    expect(res.policy?.activeVersion).toBe(1);
+    expect(res.version?.status).toBe(PolicyVersionStatus.ACTIVE);
+    expect(res.version?.activatedBy).toBe(t.adminUserId);
+    expect(res.version?.activatedAt).toBeDefined();
+
+    const { rows } = await stack.owner.query(
+      "SELECT wasm_sha256 FROM policy_versions WHERE policy_id = $1",
+      [t.id],
+    );
+    const wasmSha256 = (rows[0] as { wasm_sha256: string }).wasm_sha256;
+    const wasm = await stack.redis.get<string>(stack.keys.wasm(wasmSha256));
+    expect(typeof wasm).toBe("string");
+    expect(
+      createHash("sha256")
+        .update(Buffer.from(wasm as string, "base64"))
+        .digest("hex"),
+    ).toBe(wasmSha256);
+    const meta = await stack.redis.get<PublishedPolicy>(stack.keys.version(t.tenantId, t.id, 1));
+    expect(meta).toMatchObject({
+      tenant_id: t.tenantId,
+      policy_id: t.id,
+      version: 1,
+      sha256: t.v1.sha256,
+      wasm_sha256: wasmSha256,
+      entrypoint: "fulcrum/entry/result",
+      enforcement: "BLOCK",
+      dry_run: false,
+    });
+    expect(await pointer(t.tenantId, t.id)).toMatchObject({
+      version: 1,
+      sha256: t.v1.sha256,
+      wasm_sha256: wasmSha256,
+    });
+    expect(await activeIn(t.tenantId, t.id)).toBe(1);
+    expect(await activationRows(t.id)).toEqual([
+      { version: 1, previous_version: null, kind: "activate", reason: "" },
+    ]);
+    const audit = await auditActions(t.id);
+    expect(audit.map((a) => a.action)).toEqual(["policy.created", "policy.version_activated"]);
+    expect(audit[1]?.details).toMatchObject({
+      version: 1,
+      previous_version: null,
+      sha256: t.v1.sha256,
+      wasm_sha256: wasmSha256,
+    });
+  });
+
+  it("activating the active version again writes nothing and re-publishes (repair)", async () => {
+    const t = await tenantWithPolicy();
+    await t.policies.activatePolicyVersion({ policyId: t.id, version: 1 });
+    await stack.redis.del(stack.keys.version(t.tenantId, t.id, 1));
+    const again = await t.policies.activatePolicyVersion({
+      policyId: t.id,
+      version: 1,
+      expectedActiveVersion: 1,
+    });
+    expect(again.policy?.activeVersion).toBe(1);
+    expect(await activationRows(t.id)).toHaveLength(1);
+    expect(await stack.redis.get(stack.keys.version(t.tenantId, t.id, 1))).not.toBeNull();
+  });
+
+  it("answers FailedPrecondition when expected_active_version is not the active one, NotFound for an unknown version", async () => {
+    const t = await tenantWithPolicy();
+    const error = await failure(
+      t.policies.activatePolicyVersion({ policyId: t.id, version: 1, expectedActiveVersion: 3 }),
+    );
+    expect(error.code).toBe(Code.FailedPrecondition);
+    expect(await activationRows(t.id)).toHaveLength(0);
+    expect(await pointer(t.tenantId, t.id)).toBeNull();
+    expect(
+      (await failure(t.policies.activatePolicyVersion({ policyId: t.id, version: 9 }))).code,
+    ).toBe(Code.NotFound);
+  });
+
+  it("creating with status ACTIVE activates version 1", async () => {
+    const t = await stack.createTenant();
+    const policies = stack.client(PolicyService, t.adminKey);
+    const res = await policies.createPolicy({
+      policy: { name: uniqueName("on"), regoSource: WARN_ALWAYS_REGO, status: PolicyStatus.ACTIVE },
+    });
+    expect(res.policy?.status).toBe(PolicyStatus.ACTIVE);
+    expect(res.version?.status).toBe(PolicyVersionStatus.ACTIVE);
+    expect(await pointer(t.tenantId, must(res.policy).policyId)).toMatchObject({ version: 1 });
+  });
+
+  it("reports a failed pointer write as Unavailable, and the same call repairs it", async () => {
+    const t = await tenantWithPolicy();
+    const publisher = stack.deps.publisher;
+    stack.deps.publisher = {
+      ...publisher,
+      point: () => Promise.reject(new Error("redis is down")),
+    };
+    try {
+      const error = await failure(t.policies.activatePolicyVersion({ policyId: t.id, version: 1 }));
+      expect(error.code).toBe(Code.Unavailable);
+      expect(error.rawMessage).toMatch(
+        /recorded but not yet published.*repeat ActivatePolicyVersion/,
+      );
+    } finally {
+      stack.deps.publisher = publisher;
+    }
+    expect(await pointer(t.tenantId, t.id)).toBeNull();
+    expect((await t.policies.getPolicy({ policyId: t.id })).policy?.activeVersion).toBe(1);
+    await t.policies.activatePolicyVersion({ policyId: t.id, version: 1 });
+    expect(await pointer(t.tenantId, t.id)).toMatchObject({ version: 1 });
+    expect(await activeIn(t.tenantId, t.id)).toBe(1);
+  });
+});
+
+describe("RollbackPolicy", () => {
+  it("re-activates the previous version: pointer and active set name it, versions show it", async () => {
+    const t = await tenantWithPolicy();
+    expect((await failure(t.policies.rollbackPolicy({ policyId: t.id }))).code).toBe(
+      Code.FailedPrecondition,
+    );
+    await t.policies.activatePolicyVersion({ policyId: t.id, version: 1 });
+    const first = await failure(t.policies.rollbackPolicy({ policyId: t.id }));
+    expect(first.code).toBe(Code.FailedPrecondition);
+    expect(first.rawMessage).toMatch(/no earlier version/);
+    const v2 = await t.policies.updatePolicy({
+      policy: { policyId: t.id, name: t.name, regoSource: DENY_DELETE_REGO },
+      updateMask: { paths: ["rego_source"] },
+    });
+    expect(v2.version?.version).toBe(2);
+    expect(v2.policy?.activeVersion).toBe(1); // an update never activates
+    await t.policies.activatePolicyVersion({
+      policyId: t.id,
+      version: 2,
+      expectedActiveVersion: 1,
+    });
+    expect(await pointer(t.tenantId, t.id)).toMatchObject({ version: 2 });
+
+    const back = await t.policies.rollbackPolicy({ policyId: t.id, reason: "v2 blocks too much" });
+    expect(back.policy?.activeVersion).toBe(1);
+    expect(back.version?.version).toBe(1);
+    expect(await pointer(t.tenantId, t.id)).toMatchObject({ version: 1, sha256: t.v1.sha256 });
+    expect(await activeIn(t.tenantId, t.id)).toBe(1);
+    const versions = await t.policies.listPolicyVersions({ policyId: t.id });
+    expect(versions.versions.map((v) => [v.version, v.status])).toEqual([
+      [2, PolicyVersionStatus.SUPERSEDED],
+      [1, PolicyVersionStatus.ACTIVE],
+    ]);
+    expect((await activationRows(t.id)).at(-1)).toEqual({
+      version: 1,
+      previous_version: 2,
+      kind: "rollback",
+      reason: "v2 blocks too much",
+    });
+    const audit = await auditActions(t.id);
+    expect(audit.at(-1)).toMatchObject({
+      action: "policy.rolled_back",
+      details: { version: 1, previous_version: 2 },
+    });
+    const paged = await t.policies.listPolicyVersions({ policyId: t.id, pageSize: 1 });
+    expect(paged.versions.map((v) => v.version)).toEqual([2]);
+    const rest = await t.policies.listPolicyVersions({
+      policyId: t.id,
+      pageSize: 1,
+      pageToken: paged.nextPageToken,
+    });
+    expect(rest.versions.map((v) => v.version)).toEqual([1]);
+    expect(rest.nextPageToken).toBe("");
+    // A version token belongs to its policy.
+    const other = await t.policies.createPolicy({
+      policy: { name: uniqueName("other"), regoSource: WARN_ALWAYS_REGO },
+    });
+    const replayed = await failure(
+      t.policies.listPolicyVersions({
+        policyId: must(other.policy).policyId,
+        pageToken: paged.nextPageToken,
+      }),
+    );
+    expect(replayed.code).toBe(Code.InvalidArgument);
+    expect(replayed.rawMessage).toMatch(/^page_token is not valid/);
+  });
+
+  it("concurrent activations serialize: the pointer ends on the version the database says is active", async () => {
+    const t = await tenantWithPolicy();
+    await t.policies.updatePolicy({
+      policy: { policyId: t.id, name: t.name, regoSource: DENY_DELETE_REGO },
+      updateMask: { paths: ["rego_source"] },
+    });
+    await Promise.all(
+      [1, 2, 1, 2].map((version) => t.policies.activatePolicyVersion({ policyId: t.id, version })),
+    );
+    const { rows } = await stack.owner.query(
+      "SELECT active_version, revision FROM policies WHERE id = $1",
+      [t.id],
+    );
+    const row = rows[0] as { active_version: number; revision: string };
+    expect(await pointer(t.tenantId, t.id)).toMatchObject({
+      version: row.active_version,
+      revision: Number(row.revision),
+    });
+    expect(await activeIn(t.tenantId, t.id)).toBe(row.active_version);
+  });
+
+  it("the pointer ignores a write with a stale revision", async () => {
+    const t = await tenantWithPolicy();
+    await t.policies.activatePolicyVersion({ policyId: t.id, version: 1 });
+    const current = (await pointer(t.tenantId, t.id)) as PolicyPointer;
+    await stack.deps.publisher.point({
+      tenantId: t.tenantId,
+      policyId: t.id,
+      version: 0,
+      revision: current.revision - 1,
+      sha256: "",
+      wasmSha256: "",
+    });
+    expect(await pointer(t.tenantId, t.id)).toMatchObject({
+      version: 1,
+      revision: current.revision,
+    });
+    expect(await activeIn(t.tenantId, t.id)).toBe(1);
+  });
+});
+
+describe("status changes", () => {
+  it("INACTIVE takes the policy out of the active set, ACTIVE puts it back, delete clears it", async () => {
+    const t = await tenantWithPolicy();
+    await t.policies.activatePolicyVersion({ policyId: t.id, version: 1 });
+    const off = await t.policies.updatePolicy({
+      policy: { policyId: t.id, name: t.name, status: PolicyStatus.INACTIVE },
+      updateMask: { paths: ["status"] },
+    });
+    expect(off.policy?.status).toBe(PolicyStatus.INACTIVE);
+    expect(await pointer(t.tenantId, t.id)).toMatchObject({ version: 0 });
+    expect(await activeIn(t.tenantId, t.id)).toBeUndefined();
+    const on = await t.policies.updatePolicy({
+      policy: { policyId: t.id, name: t.name, status: PolicyStatus.ACTIVE },
+      updateMask: { paths: ["status"] },
+    });
+    expect(on.policy?.activeVersion).toBe(1);
+    expect(await pointer(t.tenantId, t.id)).toMatchObject({ version: 1 });
+    expect(await activeIn(t.tenantId, t.id)).toBe(1);
+    await t.policies.deletePolicy({ policyId: t.id });
+    expect(await pointer(t.tenantId, t.id)).toMatchObject({ version: 0 });
+    expect(await activeIn(t.tenantId, t.id)).toBeUndefined();
+    const audit = (await auditActions(t.id)).map((a) => a.action);
+    expect(audit).toEqual([
+      "policy.created",
+      "policy.version_activated",
+      "policy.status_changed",
+      "policy.status_changed",
+      "policy.archived",
+    ]);
+  });
+});
+
+describe("DryRunPolicy", () => {
+  it("evaluates a draft for real and leaves the active version, the database and Redis untouched", async () => {
+    const t = await tenantWithPolicy();
+    await t.policies.activatePolicyVersion({ policyId: t.id, version: 1 });
+    await t.policies.updatePolicy({
+      policy: { policyId: t.id, name: t.name, regoSource: DENY_DELETE_REGO },
+      updateMask: { paths: ["rego_source"] },
+    });
+    const before = await pointer(t.tenantId, t.id);
+    const counts = async () =>
+      (
+        await stack.owner.query(
+          `SELECT (SELECT count(*) FROM policy_versions WHERE policy_id = $1)::int AS versions,
+                  (SELECT count(*) FROM policy_activations WHERE policy_id = $1)::int AS activations,
+                  (SELECT count(*) FROM events WHERE target_id = $1::text)::int AS events,
+                  (SELECT revision FROM policies WHERE id = $1)::int AS revision`,
+          [t.id],
+        )
+      ).rows[0];
+    const countsBefore = await counts();
+
+    const res = await t.policies.dryRunPolicy({
+      policyId: t.id,
+      context: { toolNames: ["delete_user"], phase: Phase.PRE_TOOL_CALL },
+    });
+    expect(res.version).toBe(2);
+    expect(res.result?.decision).toBe(Decision.DENY);
+    expect(res.result?.dryRun).toBe(true);
+    expect(res.result?.reasons.join()).toMatch(/delete tools are blocked/);
+    expect(res.activeDecision).toBe(Decision.WARN);
+
+    const allowed = await t.policies.dryRunPolicy({
+      policyId: t.id,
+      version: 2,
+      context: { toolNames: ["read_user"] },
+    });
+    expect(allowed.result?.decision).toBe(Decision.ALLOW);
+
+    const inline = await t.policies.dryRunPolicy({
+      policy: { name: "inline", regoSource: DENY_DELETE_REGO },
+      context: { toolNames: ["delete_db"] },
+    });
+    expect(inline.version).toBe(0);
+    expect(inline.result?.decision).toBe(Decision.DENY);
+    expect(inline.activeDecision).toBe(Decision.UNSPECIFIED);
+
+    expect(await pointer(t.tenantId, t.id)).toEqual(before);
+    expect(await counts()).toEqual(countsBefore);
+    expect((await t.policies.getPolicy({ policyId: t.id })).policy?.activeVersion).toBe(1);
+    const forged = await failure(
+      t.policies.dryRunPolicy({ policyId: t.id, context: { tenantId: "someone-else" } }),
+    );
+    expect(forged.code).toBe(Code.PermissionDenied);
+  });
+});
+
+describe("database unavailable", () => {
+  // The functions app again, with its database pool aimed at a PostgreSQL the proxy will
+  // not reach (as when the database is down): authentication still uses the real one, so
+  // the call gets as far as the policy handler's transaction.
+  it("answers Unavailable when PostgreSQL cannot be reached", async () => {
+    const t = await tenantWithPolicy();
+    const dead = createDb({
+      connectionString: "postgres://fulcrum_app@127.0.0.1:1/nowhere",
+      connectionTimeoutMillis: 2_000,
+    });
+    try {
+      const app = createFunctionsApp({ ...stack.deps, db: dead.db }, "test");
+      const transport = createConnectTransport({
+        baseUrl: "http://functions.test",
+        fetch: async (input, init) => app.fetch(new Request(input, init)),
+      });
+      const policies = createClient(PolicyService, transport);
+      const headers = { "x-api-key": t.adminKey };
+      const read = await failure(policies.getPolicy({ policyId: t.id }, { headers }));
+      expect(read.code).toBe(Code.Unavailable);
+      const write = await failure(
+        policies.activatePolicyVersion({ policyId: t.id, version: 1 }, { headers }),
+      );
+      expect(write.code).toBe(Code.Unavailable);
+      expect(write.rawMessage).toMatch(/database is unavailable/);
+    } finally {
+      await dead.close();
+    }
+    expect(await pointer(t.tenantId, t.id)).toBeNull();
+  });
+});
