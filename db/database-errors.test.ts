@@ -1,6 +1,8 @@
-import { describe, expect, it } from "vitest";
+import { DrizzleQueryError } from "drizzle-orm";
+import { describe, expect, it, vi } from "vitest";
 import { FulcrumError } from "../core/errors/fulcrum-error.js";
-import { toDatabaseError } from "./database-errors.js";
+import { createLogger } from "../core/logging/logger.js";
+import { DatabaseFailure, toDatabaseError } from "./database-errors.js";
 
 /** A driver error as the Neon driver raises it, wrapped the way drizzle wraps it. */
 function wrapped(fields: Record<string, unknown>): Error {
@@ -55,5 +57,117 @@ describe("toDatabaseError", () => {
     );
     expect(internal.kind).toBe("Internal");
     expect(internal.message).not.toContain("relation");
+  });
+});
+
+/** Every message and stack of an error's cause chain, and what the logger writes of it. */
+function everythingLogged(error: Error): string {
+  const texts: string[] = [];
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    texts.push(e.message, e.stack ?? "", JSON.stringify(e));
+  }
+  const log = vi.spyOn(console, "log").mockImplementation(() => undefined);
+  try {
+    createLogger("test").error("request failed", { error });
+    texts.push(...log.mock.calls.map((call) => String(call[0])));
+  } finally {
+    log.mockRestore();
+  }
+  return texts.join("\n");
+}
+
+describe("toDatabaseError keeps query parameters out of the error chain", () => {
+  const keyHash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+  const email = "alice.secret@example.com";
+  const query = "insert into users (tenant_id, email, key_hash) values ($1, $2, $3)";
+  /** As drizzle raises it: DrizzleQueryError (params in its message) around the driver's. */
+  const failed = (driver: Record<string, unknown>) =>
+    new DrizzleQueryError(
+      query,
+      ["00000000-0000-4000-8000-000000000001", email, keyHash],
+      Object.assign(new Error(String(driver.message)), { severity: "ERROR", ...driver }),
+    );
+
+  it.each([
+    [
+      "a duplicate (PostgreSQL's detail quotes the value)",
+      {
+        code: "23505",
+        constraint: "users_tenant_id_email_key",
+        table: "users",
+        message: 'duplicate key value violates unique constraint "users_tenant_id_email_key"',
+        detail: `Key (tenant_id, email)=(00000000-0000-4000-8000-000000000001, ${email}) already exists.`,
+      },
+      "Conflict",
+    ],
+    [
+      "a malformed value (PostgreSQL's message quotes it)",
+      { code: "22P02", message: `invalid input syntax for type uuid: "${keyHash}"` },
+      "Invalid",
+    ],
+    [
+      "an unexpected failure",
+      { code: "42P01", message: `relation "users" does not exist`, routine: "parserOpenTable" },
+      "Internal",
+    ],
+    [
+      "a transient failure",
+      { code: "40001", message: "could not serialize access due to concurrent update" },
+      "Unavailable",
+    ],
+  ])("%s", (_what, driver, kind) => {
+    const original = failed(driver);
+    // The premise: drizzle's own message carries the parameters.
+    expect(original.message).toContain(keyHash);
+    expect(original.message).toContain(email);
+
+    const error = toDatabaseError(original, {
+      unique: { users_tenant_id_email_key: "a user with that email already exists" },
+    });
+    expect(error.kind).toBe(kind);
+    const logged = everythingLogged(error);
+    expect(logged).not.toContain(keyHash);
+    expect(logged).not.toContain(email);
+    expect(logged).not.toContain("params:");
+
+    // What is kept to debug with: the statement (placeholders only), SQLSTATE, constraint.
+    expect(error.cause).toBeInstanceOf(DatabaseFailure);
+    const cause = error.cause as DatabaseFailure;
+    expect(cause.code).toBe(driver.code);
+    expect(cause.message).toContain(`database error ${driver.code}`);
+    expect(cause.message).toContain(`query: ${query}`);
+    expect(cause.cause).toBeUndefined();
+    if ("constraint" in driver) {
+      expect(cause.constraint).toBe(driver.constraint);
+      expect(cause.message).toContain(`constraint ${driver.constraint}`);
+    }
+  });
+
+  it("keeps the message of a connection failure, which carries no parameters", () => {
+    const original = new DrizzleQueryError(
+      query,
+      [email],
+      Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5488"), { code: "ECONNREFUSED" }),
+    );
+    const error = toDatabaseError(original);
+    expect(error.kind).toBe("Unavailable");
+    expect(error.cause).toBeInstanceOf(DatabaseFailure);
+    expect((error.cause as Error).message).toContain("connect ECONNREFUSED 127.0.0.1:5488");
+    expect(everythingLogged(error)).not.toContain(email);
+  });
+
+  it("is not misled by a parameter that looks like a network error", () => {
+    const original = new DrizzleQueryError(
+      query,
+      ["websocket connection error"],
+      Object.assign(new Error("duplicate key value"), {
+        severity: "ERROR",
+        code: "23505",
+        constraint: "users_tenant_id_email_key",
+      }),
+    );
+    const error = toDatabaseError(original);
+    expect(error.kind).toBe("Conflict");
+    expect(everythingLogged(error)).not.toContain("websocket connection error");
   });
 });

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import type { NeonDatabase } from "drizzle-orm/neon-serverless";
+import { isUuid } from "../core/ids/uuid.js";
 
 /** The transaction handed to `withTenant`'s callback. */
 export type TenantTx<TSchema extends Record<string, unknown>> = Parameters<
@@ -8,8 +9,6 @@ export type TenantTx<TSchema extends Record<string, unknown>> = Parameters<
 
 /** The session setting the `tenant_isolation` policies read (migration 0002). */
 export const TENANT_SETTING = "fulcrum.current_tenant";
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export class InvalidTenantIdError extends Error {
   constructor(tenantId: unknown) {
@@ -32,7 +31,7 @@ export async function withTenant<TSchema extends Record<string, unknown>, T>(
   tenantId: string,
   fn: (tx: TenantTx<TSchema>) => Promise<T>,
 ): Promise<T> {
-  if (typeof tenantId !== "string" || !UUID.test(tenantId)) {
+  if (typeof tenantId !== "string" || !isUuid(tenantId)) {
     throw new InvalidTenantIdError(tenantId);
   }
   return db.transaction(async (tx) => {

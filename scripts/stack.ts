@@ -95,7 +95,7 @@ async function startControlPlane(): Promise<Record<string, string>[]> {
     {
       FULCRUM_ENV: "local",
       DATABASE_URL: `postgres://fulcrum_app@${pgAddress}/fulcrum`,
-      DATABASE_ADMIN_URL: ownerUrl,
+      DATABASE_PLATFORM_URL: `postgres://fulcrum_platform@${pgAddress}/fulcrum`,
       PG_WS_PROXY_PORT: String(proxy.port),
       UPSTASH_REDIS_REST_URL: upstash.url,
       UPSTASH_REDIS_REST_TOKEN: credentials.redisRestToken,

@@ -18,10 +18,27 @@ import { notApplicableResult, verdictResult } from "./verdict.js";
 
 export type CompiledPolicyInstance = LoadedPolicy;
 
+/** OPA's own default: the wasm memory starts at 5 pages (64 KiB each). */
+const INITIAL_MEMORY_PAGES = 5;
+
+export interface LoadOptions {
+  /**
+   * Most 64 KiB pages the policy's linear memory may grow to. Wasm memory is not part
+   * of the V8 heap (a Worker's `resourceLimits` do not cover it): an evaluation that
+   * needs more fails (OPA aborts in `opa_malloc`). Default: the wasm32 limit (4 GiB).
+   */
+  maxMemoryPages?: number;
+}
+
 export async function loadCompiledPolicy(
   wasm: BufferSource | WebAssembly.Module,
+  options: LoadOptions = {},
 ): Promise<CompiledPolicyInstance> {
-  return await loadPolicy(wasm);
+  if (options.maxMemoryPages === undefined) return await loadPolicy(wasm);
+  return await loadPolicy(wasm, {
+    initial: Math.min(INITIAL_MEMORY_PAGES, options.maxMemoryPages),
+    maximum: options.maxMemoryPages,
+  });
 }
 
 /** The raw value of the entrypoint for `context` (throws when the policy gives none). */

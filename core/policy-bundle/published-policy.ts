@@ -28,11 +28,19 @@ export interface PublishedPolicyScope {
   tool_names?: string[];
 }
 
-/** Per-version metadata published next to the wasm. */
+/**
+ * Per-version metadata published next to the wasm. Everything in it is fixed when the
+ * version is written, so the stored value never changes (written once, SET NX).
+ */
 export interface PublishedPolicy {
   tenant_id: string;
   policy_id: string;
-  name: string;
+  /**
+   * The policy's display name, for `policy_name` in results ("" when absent). Never part
+   * of the published value: a name can change, a version cannot. Set only by whoever
+   * evaluates and knows the current name (the management API's dry run).
+   */
+  name?: string;
   /** The policy version number (1, 2, ...). */
   version: number;
   /** Hex SHA-256 of the policy definition (PolicyVersion.sha256). */

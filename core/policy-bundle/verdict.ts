@@ -109,7 +109,7 @@ export function verdictResult(
   const base = {
     policy_id: meta.policy_id,
     policy_version: String(meta.version),
-    policy_name: meta.name,
+    policy_name: meta.name ?? "",
     dry_run: dryRun,
   };
   const matches = matchesOf(sets);
@@ -175,7 +175,7 @@ export function notApplicableResult(
   return {
     policy_id: meta.policy_id,
     policy_version: String(meta.version),
-    policy_name: meta.name,
+    policy_name: meta.name ?? "",
     dry_run: requestDryRun || meta.dry_run,
     decision: "ALLOW",
     would_decide: "ALLOW",

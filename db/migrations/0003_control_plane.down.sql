@@ -1,11 +1,20 @@
 -- Undoes 0003, in reverse order.
 --
--- The role fulcrum_auth is NOT dropped, for the reasons 0001's down keeps fulcrum_app: roles
--- are cluster-wide, so it may hold privileges in other databases of the same cluster (DROP
--- ROLE would then fail) or have been created by an operator. Everything it was granted in
--- this database is revoked, and the function it owns is dropped, so after this file nothing
--- in this database refers to it; dropping the role is an operator's decision
--- (DROP ROLE fulcrum_auth, once no database uses it).
+-- The roles fulcrum_auth and fulcrum_platform are NOT dropped, for the reasons 0001's down
+-- keeps fulcrum_app: roles are cluster-wide, so they may hold privileges in other databases
+-- of the same cluster (DROP ROLE would then fail) or have been created by an operator.
+-- Everything they were granted in this database is revoked, and the function fulcrum_auth
+-- owns is dropped, so after this file nothing in this database refers to them; dropping the
+-- roles is an operator's decision (DROP ROLE fulcrum_platform, fulcrum_auth, once no
+-- database uses them).
+--
+-- fulcrum_platform's membership in fulcrum_app is kept with the role: memberships are
+-- cluster-wide, so revoking it here would cut off TenantService in every other database of
+-- the cluster still at 0003. In this database it then carries nothing fulcrum_app does not
+-- already have.
+
+-- 6. The platform role
+REVOKE SELECT, INSERT, UPDATE ON tenants FROM fulcrum_platform;
 
 -- 5. API-key authentication
 DROP FUNCTION fulcrum_authenticate_api_key(text);

@@ -7,7 +7,8 @@
 --      its entrypoint;
 --   4. policy_activations: the append-only history of activations and rollbacks;
 --   5. API-key authentication before the tenant is known: the role fulcrum_auth and the
---      SECURITY DEFINER function fulcrum_authenticate_api_key(text).
+--      SECURITY DEFINER function fulcrum_authenticate_api_key(text);
+--   6. the platform role fulcrum_platform: fulcrum_app plus `tenants`, for TenantService.
 -- The tables are empty before the first release; the backfills below only keep this file
 -- valid on a database that has rows.
 
@@ -148,6 +149,7 @@ BEGIN
   END IF;
   -- The application must not be able to become fulcrum_auth: that would make every key of
   -- every tenant readable to it. Refuse to go on rather than revoke an operator's grant.
+  -- (fulcrum_platform, section 6, is checked there: it does not exist yet on a new cluster.)
   IF pg_has_role('fulcrum_app', 'fulcrum_auth', 'MEMBER') THEN
     RAISE EXCEPTION 'fulcrum_app is a member of fulcrum_auth; revoke that membership first';
   END IF;
@@ -170,7 +172,9 @@ CREATE POLICY api_key_authentication ON users FOR SELECT TO fulcrum_auth USING (
 
 -- Returns the key's row only when the key is neither revoked nor expired, its user is not
 -- disabled and its tenant is active; otherwise (unknown hash included) no row. The hash is
--- the lower-case hex SHA-256 of the secret (core/auth/api-key.ts).
+-- the lower-case hex SHA-256 of the secret (core/auth/api-key.ts). created_by is the user
+-- who made the key (NULL: the platform operator did), so the audit trail can name who
+-- stands behind a key that acts as someone else.
 --
 -- last_used_at is set to now() when it is NULL or older than 60 s, so a busy key costs one
 -- write a minute, not one per request. The touch never waits: a key row locked by another
@@ -182,7 +186,8 @@ CREATE POLICY api_key_authentication ON users FOR SELECT TO fulcrum_auth USING (
 -- of the caller's can shadow a built-in), and every table schema-qualified (pg_temp, which
 -- the caller can write, is searched first for unqualified relations).
 CREATE FUNCTION fulcrum_authenticate_api_key(p_key_hash text)
-  RETURNS TABLE (key_id uuid, tenant_id uuid, user_id uuid, scopes text[], role text)
+  RETURNS TABLE (key_id uuid, tenant_id uuid, user_id uuid, scopes text[], role text,
+    created_by uuid)
   LANGUAGE plpgsql
   VOLATILE
   SECURITY DEFINER
@@ -192,7 +197,7 @@ AS $$
 DECLARE
   hit record;
 BEGIN
-  SELECT k.id, k.tenant_id, k.user_id, k.scopes, u.role, k.last_used_at
+  SELECT k.id, k.tenant_id, k.user_id, k.scopes, u.role, k.created_by, k.last_used_at
     INTO hit
     FROM public.api_keys k
     JOIN public.users u ON u.tenant_id = k.tenant_id AND u.id = k.user_id
@@ -222,6 +227,7 @@ BEGIN
   user_id := hit.user_id;
   scopes := hit.scopes;
   role := hit.role;
+  created_by := hit.created_by;
   RETURN NEXT;
 END
 $$;
@@ -229,3 +235,52 @@ $$;
 ALTER FUNCTION fulcrum_authenticate_api_key(text) OWNER TO fulcrum_auth;
 REVOKE ALL ON FUNCTION fulcrum_authenticate_api_key(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION fulcrum_authenticate_api_key(text) TO fulcrum_app;
+
+-- 6. The platform role -----------------------------------------------------------------------
+--
+-- TenantService (the platform operator's API: creating, listing, suspending tenants) is the
+-- one code path that reaches `tenants`, which fulcrum_app may not touch at all. It connects
+-- as fulcrum_platform, not as the owner: a LOGIN role without SUPERUSER, BYPASSRLS,
+-- CREATEDB, CREATEROLE or REPLICATION, a member of fulcrum_app (so it has the application's
+-- grants, and row-level security applies to it on every tenant table exactly as to the
+-- application: with no tenant set it sees and writes no tenant row), plus SELECT, INSERT and
+-- UPDATE on `tenants` (no DELETE: tenants are suspended, never deleted). `tenants` has no
+-- RLS, so those grants are the whole of what it adds. INHERIT is enforced: without it the
+-- membership would not carry fulcrum_app's grants.
+--
+-- Created only when absent and its attributes enforced, tolerating a concurrent migration
+-- of another database of the cluster, as for fulcrum_app (0001) and fulcrum_auth (above).
+-- The membership is cluster-wide like the role and is granted only when missing.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'fulcrum_platform') THEN
+    BEGIN
+      CREATE ROLE fulcrum_platform NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE
+        NOREPLICATION INHERIT LOGIN;
+    EXCEPTION
+      -- A migration of another database on the same cluster created it meanwhile.
+      WHEN duplicate_object OR unique_violation THEN NULL;
+    END;
+  END IF;
+  IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'fulcrum_platform' AND (rolsuper
+      OR rolbypassrls OR rolcreatedb OR rolcreaterole OR rolreplication OR NOT rolinherit
+      OR NOT rolcanlogin)) THEN
+    ALTER ROLE fulcrum_platform NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION
+      INHERIT LOGIN;
+  END IF;
+  -- Like the application, the platform role must not be able to become fulcrum_auth.
+  IF pg_has_role('fulcrum_platform', 'fulcrum_auth', 'MEMBER') THEN
+    RAISE EXCEPTION 'fulcrum_platform is a member of fulcrum_auth; revoke that membership first';
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_auth_members
+      WHERE roleid = 'fulcrum_app'::regrole AND member = 'fulcrum_platform'::regrole) THEN
+    BEGIN
+      GRANT fulcrum_app TO fulcrum_platform;
+    EXCEPTION
+      WHEN duplicate_object OR unique_violation THEN NULL;
+    END;
+  END IF;
+END
+$$;
+
+GRANT SELECT, INSERT, UPDATE ON tenants TO fulcrum_platform;

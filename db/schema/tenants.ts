@@ -1,7 +1,10 @@
 import { sql } from "drizzle-orm";
 import { check, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
 
-/** Not granted to `fulcrum_app` at all: only the admin path reads or writes it. */
+/**
+ * Not granted to `fulcrum_app` at all: only the admin path reads or writes it, as
+ * `fulcrum_platform` (SELECT, INSERT, UPDATE; migration 0003). No RLS.
+ */
 export const tenants = pgTable(
   "tenants",
   {

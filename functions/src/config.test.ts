@@ -3,7 +3,7 @@ import { BadEnvironmentError, describeConfig, parseFunctionsConfig } from "./con
 
 const valid = {
   DATABASE_URL: "postgres://fulcrum_app:s3cret@db.example.com:5432/fulcrum",
-  DATABASE_ADMIN_URL: "postgres://owner:0wner@db.example.com:5432/fulcrum",
+  DATABASE_PLATFORM_URL: "postgres://fulcrum_platform:0wner@db.example.com:5432/fulcrum",
   UPSTASH_REDIS_REST_URL: "https://redis.example.com",
   UPSTASH_REDIS_REST_TOKEN: "tok",
   OPA_BIN: "/var/task/bin/opa",
@@ -20,6 +20,7 @@ describe("parseFunctionsConfig", () => {
     expect(config.environment).toBe("staging");
     expect(config.pgWsProxyPort).toBe(5488);
     expect(config.platformAdminKeySha256).toBe("a".repeat(64));
+    expect(config.databasePlatformUrl).toBe(valid.DATABASE_PLATFORM_URL);
     expect(config.opaCapabilitiesPath).toBeUndefined();
     expect(config.redisKeyNamespace).toBe("fulcrum:v1");
     expect(
@@ -30,7 +31,11 @@ describe("parseFunctionsConfig", () => {
   it.each([
     ["DATABASE_URL", { DATABASE_URL: undefined }, "DATABASE_URL is required"],
     ["DATABASE_URL", { DATABASE_URL: "mysql://x" }, "DATABASE_URL must be a postgres:// URL"],
-    ["DATABASE_ADMIN_URL", { DATABASE_ADMIN_URL: "nope" }, "DATABASE_ADMIN_URL is not a URL"],
+    [
+      "DATABASE_PLATFORM_URL",
+      { DATABASE_PLATFORM_URL: "nope" },
+      "DATABASE_PLATFORM_URL is not a URL",
+    ],
     ["PG_WS_PROXY_PORT", { PG_WS_PROXY_PORT: "80a" }, "PG_WS_PROXY_PORT must be a port number"],
     ["UPSTASH_REDIS_REST_URL", { UPSTASH_REDIS_REST_URL: "redis://x" }, "must be an http(s) URL"],
     [
@@ -46,13 +51,16 @@ describe("parseFunctionsConfig", () => {
     expect(() => parseFunctionsConfig({ ...valid, ...override })).toThrow(message);
   });
 
-  it("leaves the admin path and TenantService off when not configured", () => {
+  it("leaves the platform connection and TenantService off when not configured", () => {
     const config = parseFunctionsConfig({
       ...valid,
-      DATABASE_ADMIN_URL: undefined,
+      DATABASE_PLATFORM_URL: undefined,
       PLATFORM_ADMIN_KEY_SHA256: undefined,
+      // The old name of the variable (an owner connection) is not read any more.
+      DATABASE_ADMIN_URL: "postgres://postgres@db.example.com:5432/fulcrum",
     });
-    expect(config.databaseAdminUrl).toBeUndefined();
+    expect(config.databasePlatformUrl).toBeUndefined();
+    expect(JSON.stringify(config)).not.toContain("postgres@");
     expect(describeConfig(config).tenantService).toBe("disabled");
   });
 

@@ -11,10 +11,11 @@ export interface FunctionsConfig {
   /** The application role (fulcrum_app: no superuser, no BYPASSRLS). */
   databaseUrl: string;
   /**
-   * The owner role, for the admin path only (TenantService: `tenants` is not granted
-   * to the application role). Unset: TenantService answers FailedPrecondition.
+   * The platform role (fulcrum_platform: fulcrum_app plus `tenants`; no superuser, no
+   * BYPASSRLS), for TenantService only: `tenants` is not granted to the application
+   * role. Unset: TenantService answers FailedPrecondition.
    */
-  databaseAdminUrl: string | undefined;
+  databasePlatformUrl: string | undefined;
   /** Port of the local WebSocket-to-TCP proxy; unset in deployments (Neon speaks WebSocket). */
   pgWsProxyPort: number | undefined;
   redisRestUrl: string;
@@ -70,7 +71,7 @@ function redisNamespace(value: string | undefined): string {
 /** @throws BadEnvironmentError naming the first variable that is missing or malformed. */
 export function parseFunctionsConfig(env: Env): FunctionsConfig {
   const databaseUrl = postgresUrl("DATABASE_URL", required(env, "DATABASE_URL"));
-  const adminUrl = optional(env, "DATABASE_ADMIN_URL");
+  const platformUrl = optional(env, "DATABASE_PLATFORM_URL");
   const proxyPort = optional(env, "PG_WS_PROXY_PORT");
   if (proxyPort !== undefined && !/^[1-9][0-9]{0,4}$/.test(proxyPort)) {
     throw new BadEnvironmentError("PG_WS_PROXY_PORT must be a port number");
@@ -86,7 +87,7 @@ export function parseFunctionsConfig(env: Env): FunctionsConfig {
   return {
     environment: optional(env, "FULCRUM_ENV") ?? "development",
     databaseUrl,
-    databaseAdminUrl: adminUrl && postgresUrl("DATABASE_ADMIN_URL", adminUrl),
+    databasePlatformUrl: platformUrl && postgresUrl("DATABASE_PLATFORM_URL", platformUrl),
     pgWsProxyPort: proxyPort === undefined ? undefined : Number(proxyPort),
     redisRestUrl,
     redisRestToken: required(env, "UPSTASH_REDIS_REST_TOKEN"),
@@ -103,7 +104,7 @@ export function describeConfig(config: FunctionsConfig): Record<string, unknown>
   return {
     environment: config.environment,
     database: host(config.databaseUrl),
-    adminDatabase: host(config.databaseAdminUrl),
+    platformDatabase: host(config.databasePlatformUrl),
     redis: host(config.redisRestUrl),
     tenantService: config.platformAdminKeySha256 ? "enabled" : "disabled",
   };

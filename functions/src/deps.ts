@@ -7,6 +7,7 @@ import { type Authenticator, createAuthenticator } from "./auth/authenticator.js
 import type { FunctionsConfig } from "./config.js";
 import { createOpaPolicyCompiler, type PolicyCompiler } from "./policy-compiler/index.js";
 import { createRedisPolicyPublisher, type PolicyPublisher } from "./publish/policy-publisher.js";
+import { createEvaluationSandbox, type EvaluationSandbox } from "./sandbox/evaluation-sandbox.js";
 
 /**
  * Everything a management handler may use, built once per process from the parsed
@@ -15,11 +16,16 @@ import { createRedisPolicyPublisher, type PolicyPublisher } from "./publish/poli
 export interface FunctionsDeps {
   /** The application role: every tenant table through `inTenant` only. */
   db: Db;
-  /** The owner role, for TenantService (the admin path) only; undefined when not configured. */
-  adminDb: Db | undefined;
+  /**
+   * The platform role (fulcrum_platform: the application's grants plus `tenants`, RLS
+   * still applies), for TenantService only; undefined when not configured.
+   */
+  platformDb: Db | undefined;
   authenticator: Authenticator;
   compiler: PolicyCompiler;
   publisher: PolicyPublisher;
+  /** Worker threads with time and memory limits, where dry runs evaluate tenant wasm. */
+  sandbox: EvaluationSandbox;
   logger: Logger;
   now: () => Date;
   /** Whether the database answers, for health checks. */
@@ -34,14 +40,15 @@ export function createFunctionsDeps(config: FunctionsConfig): FunctionsDeps {
     onIdleError: (error: Error) => logger.error("idle database connection failed", { error }),
   };
   const app = createDb({ connectionString: config.databaseUrl, ...common });
-  const admin = config.databaseAdminUrl
-    ? createDb({ connectionString: config.databaseAdminUrl, max: 2, ...common })
+  const platform = config.databasePlatformUrl
+    ? createDb({ connectionString: config.databasePlatformUrl, max: 2, ...common })
     : undefined;
   const redis = new Redis({ url: config.redisRestUrl, token: config.redisRestToken });
   const now = () => new Date();
+  const sandbox = createEvaluationSandbox();
   return {
     db: app.db,
-    adminDb: admin?.db,
+    platformDb: platform?.db,
     authenticator: createAuthenticator(app.db, config.platformAdminKeySha256),
     compiler: createOpaPolicyCompiler({
       opaBin: config.opaBin,
@@ -49,6 +56,7 @@ export function createFunctionsDeps(config: FunctionsConfig): FunctionsDeps {
     }),
     publisher: createRedisPolicyPublisher(redis, policyKeysIn(config.redisKeyNamespace), now),
     logger,
+    sandbox,
     now,
     isReady: async () => {
       try {
@@ -59,8 +67,9 @@ export function createFunctionsDeps(config: FunctionsConfig): FunctionsDeps {
       }
     },
     close: async () => {
+      await sandbox.close();
       await app.close();
-      await admin?.close();
+      await platform?.close();
     },
   };
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { repoRoot } from "../services/service.js";
 
@@ -19,8 +19,9 @@ export interface LocalCredentials {
 export const LOCAL_CREDENTIALS_FILE = join(repoRoot, ".fulcrum", "local-credentials.json");
 
 export function loadLocalCredentials(): LocalCredentials {
+  let text: string;
   try {
-    return JSON.parse(readFileSync(LOCAL_CREDENTIALS_FILE, "utf8")) as LocalCredentials;
+    text = readFileSync(LOCAL_CREDENTIALS_FILE, "utf8");
   } catch {
     const fresh: LocalCredentials = {
       // Shaped like every Fulcrum key (`fk_` + 43 base64url), so the same header parsing applies.
@@ -30,6 +31,19 @@ export function loadLocalCredentials(): LocalCredentials {
     saveLocalCredentials(fresh);
     return fresh;
   }
+  let parsed: Partial<LocalCredentials> | undefined;
+  try {
+    parsed = JSON.parse(text) as Partial<LocalCredentials>;
+  } catch {
+    parsed = undefined;
+  }
+  if (typeof parsed?.platformKey !== "string" || typeof parsed.redisRestToken !== "string") {
+    // Regenerating would silently lose the demo admin's key: make the user decide.
+    throw new Error(
+      `${LOCAL_CREDENTIALS_FILE} is not valid; fix it, or delete it to start with new local credentials`,
+    );
+  }
+  return parsed as LocalCredentials;
 }
 
 export function saveLocalCredentials(credentials: LocalCredentials): void {
@@ -37,4 +51,6 @@ export function saveLocalCredentials(credentials: LocalCredentials): void {
   writeFileSync(LOCAL_CREDENTIALS_FILE, `${JSON.stringify(credentials, null, 2)}\n`, {
     mode: 0o600,
   });
+  // `mode` applies only when the file is created; keep it private when it already existed.
+  chmodSync(LOCAL_CREDENTIALS_FILE, 0o600);
 }

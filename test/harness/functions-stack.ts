@@ -80,7 +80,7 @@ export async function startFunctionsStack(): Promise<FunctionsStack> {
   const config: FunctionsConfig = {
     environment: "test",
     databaseUrl: `postgres://fulcrum_app@${pg}/${database}`,
-    databaseAdminUrl: `postgres://postgres@${pg}/${database}`,
+    databasePlatformUrl: `postgres://fulcrum_platform@${pg}/${database}`,
     pgWsProxyPort: proxy.port,
     redisRestUrl: upstash.url,
     redisRestToken: token,

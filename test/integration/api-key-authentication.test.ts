@@ -31,6 +31,7 @@ interface AuthRow {
   user_id: string;
   scopes: string[];
   role: string;
+  created_by: string | null;
 }
 
 /** The function, called as fulcrum_app outside any tenant context. */
@@ -71,6 +72,7 @@ interface SeededKey {
   userId: string;
   scopes: ApiKeyScope[];
   role: UserRole;
+  createdBy: string | null;
 }
 const keys: Record<string, SeededKey> = {};
 
@@ -95,7 +97,8 @@ async function seedKey(
     createdBy: userId,
     ...extra,
   });
-  keys[label] = { id, secret, hash, tenantId, userId, scopes, role };
+  const createdBy = extra.createdBy === undefined ? userId : extra.createdBy;
+  keys[label] = { id, secret, hash, tenantId, userId, scopes, role, createdBy };
 }
 
 const lastUsedAt = async (key: SeededKey): Promise<Date | null> => {
@@ -145,7 +148,14 @@ beforeAll(async () => {
     },
     { id: suspendedTenantUser, tenantId: suspendedTenant, email: "x@s.example", role: "admin" },
   ]);
-  await seedKey("check", activeTenant, author, "policy_author", ["check"]);
+  // Made by the admin to act as the author: created_by is not the key's user.
+  await seedKey("check", activeTenant, author, "policy_author", ["check"], {
+    createdBy: adminUser,
+  });
+  // A tenant's first key, made by the platform operator: no creator.
+  await seedKey("first", activeTenant, adminUser, "admin", ["check", "manage"], {
+    createdBy: null,
+  });
   await seedKey("manage", activeTenant, adminUser, "admin", ["check", "manage"], {
     expiresAt: new Date(Date.now() + 3_600_000),
   });
@@ -184,8 +194,8 @@ describe("fulcrum_authenticate_api_key, called as fulcrum_app with no tenant set
     expect(rows).toEqual([{ name: "fulcrum_app", tenant: null }]);
   });
 
-  it("returns the key's id, tenant, user, scopes and the user's role for a valid key", async () => {
-    for (const label of ["check", "manage"]) {
+  it("returns the key's id, tenant, user, scopes, the user's role and its creator for a valid key", async () => {
+    for (const label of ["check", "manage", "first"]) {
       const key = keys[label] as SeededKey;
       expect(await authenticate(key.hash), label).toEqual([
         {
@@ -194,6 +204,7 @@ describe("fulcrum_authenticate_api_key, called as fulcrum_app with no tenant set
           user_id: key.userId,
           scopes: key.scopes,
           role: key.role,
+          created_by: key.createdBy,
         },
       ]);
     }

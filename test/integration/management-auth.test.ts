@@ -8,7 +8,7 @@ import { TenantService } from "../../proto/gen/fulcrum/tenant/v1/tenant_service_
 import { UserRole } from "../../proto/gen/fulcrum/tenant/v1/user_pb.js";
 import { UserService } from "../../proto/gen/fulcrum/tenant/v1/user_service_pb.js";
 import { type FunctionsStack, startFunctionsStack } from "../harness/functions-stack.js";
-import { expectCode, userWithKey } from "../harness/management-helpers.js";
+import { auditRows, expectCode, userWithKey } from "../harness/management-helpers.js";
 
 // Who may call what on the management API: the key in x-api-key or Authorization: Bearer,
 // its scopes, its user's role and status, its tenant's status — end to end over HTTP.
@@ -188,5 +188,40 @@ describe("which caller may call which service", () => {
     );
     // The other tenant still works untouched.
     await stack.client(UserService, t.adminKey).getUser({ userId: t.adminUserId });
+  });
+});
+
+describe("the audit trail names who stands behind a key", () => {
+  it("records the key's creator when an admin acts through a key minted for another admin", async () => {
+    const t = await stack.createTenant();
+    // Admin A (the tenant's first admin) creates admin B and a manage key acting as B.
+    const b = await userWithKey(stack, t.adminKey, UserRole.ADMIN);
+    // Whoever holds B's key creates a user: the row must not name B alone.
+    const { user } = await stack
+      .client(UserService, b.key)
+      .createUser({ email: "made-by-b@example.com", role: UserRole.VIEWER });
+    const [row] = await auditRows(stack, t.tenantId, user?.userId);
+    expect(row).toMatchObject({ action: "user.created", actor_type: "api_key", actor_id: b.keyId });
+    expect(row?.details.actor).toEqual({
+      user_id: b.userId,
+      role: "admin",
+      key_id: b.keyId,
+      key_created_by: t.adminUserId,
+    });
+    // The entry's own fields are kept beside it.
+    expect(row?.details).toMatchObject({ email: "made-by-b@example.com", user_role: "viewer" });
+
+    // A's first key was made by the platform operator: no creator.
+    const [keyRow] = await auditRows(stack, t.tenantId, b.keyId);
+    const { rows } = await stack.owner.query(
+      "SELECT id FROM api_keys WHERE tenant_id = $1 AND user_id = $2",
+      [t.tenantId, t.adminUserId],
+    );
+    expect(keyRow?.details.actor).toEqual({
+      user_id: t.adminUserId,
+      role: "admin",
+      key_id: rows[0].id,
+      key_created_by: null,
+    });
   });
 });

@@ -78,6 +78,17 @@ async function appliedVersions(conn: SqlConnection): Promise<string[]> {
   return rows.map((r) => String(r.version));
 }
 
+/** Memberships among the project's roles (cluster-wide). */
+async function memberships(conn: SqlConnection): Promise<Record<string, unknown>[]> {
+  const { rows } = await conn.query(
+    `SELECT m.member::regrole::text AS member, m.roleid::regrole::text AS role
+      FROM pg_auth_members m
+      WHERE m.member::regrole::text LIKE 'fulcrum%' OR m.roleid::regrole::text LIKE 'fulcrum%'
+      ORDER BY 1, 2`,
+  );
+  return rows;
+}
+
 async function tables(conn: SqlConnection): Promise<string[]> {
   const { rows } = await conn.query(
     "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
@@ -99,7 +110,8 @@ describe("the project's migrations", () => {
     const first = await catalogSnapshot(conn);
 
     // What 0001 sets up: the application role and its grants on this database; and 0003's
-    // fulcrum_auth, which nothing can log in as (only its SECURITY DEFINER function acts as it).
+    // fulcrum_auth, which nothing can log in as (only its SECURITY DEFINER function acts as it),
+    // and fulcrum_platform, TenantService's login role.
     const attributes = {
       rolsuper: false,
       rolbypassrls: false,
@@ -110,7 +122,19 @@ describe("the project's migrations", () => {
     expect(first.roles).toEqual([
       { rolname: "fulcrum_app", ...attributes, rolcanlogin: true },
       { rolname: "fulcrum_auth", ...attributes, rolcanlogin: false },
+      { rolname: "fulcrum_platform", ...attributes, rolcanlogin: true },
     ]);
+    // fulcrum_platform is fulcrum_app (inherited) plus `tenants`, and nothing else here.
+    expect(await memberships(conn)).toEqual([{ member: "fulcrum_platform", role: "fulcrum_app" }]);
+    const platformGrants = [
+      ...first.databaseAcl,
+      ...first.schemaAcl,
+      ...first.relationAcl,
+      ...first.defaultAcl,
+    ].filter((g) => g.grantee === "fulcrum_platform");
+    expect(platformGrants.map((g) => `${g.object}:${g.privilege}`).sort()).toEqual(
+      ["tenants:INSERT", "tenants:SELECT", "tenants:UPDATE"].sort(),
+    );
     const authGrants = [...first.schemaAcl, ...first.relationAcl].filter(
       (g) => g.grantee === "fulcrum_auth",
     );
@@ -145,6 +169,8 @@ describe("the project's migrations", () => {
     // this database is as it was before the first migration.
     const { roles: __, ...down } = withoutMigrationsTable(await catalogSnapshot(conn));
     expect(down).toEqual(pristine);
+    // …and so is fulcrum_platform's membership in fulcrum_app (0003's down says why).
+    expect(await memberships(conn)).toEqual([{ member: "fulcrum_platform", role: "fulcrum_app" }]);
 
     await migrate(conn, REAL_DIR);
     expect(await catalogSnapshot(conn)).toEqual(first);

@@ -7,7 +7,7 @@ import type { PublishedPolicy } from "../../core/policy-bundle/published-policy.
 import { createDb } from "../../db/client.js";
 import { createFunctionsApp } from "../../functions/src/app.js";
 import { Decision, Phase } from "../../proto/gen/fulcrum/policy/v1/evaluation_pb.js";
-import { PolicyStatus } from "../../proto/gen/fulcrum/policy/v1/policy_pb.js";
+import { EnforcementLevel, PolicyStatus } from "../../proto/gen/fulcrum/policy/v1/policy_pb.js";
 import { PolicyService } from "../../proto/gen/fulcrum/policy/v1/policy_service_pb.js";
 import { PolicyVersionStatus } from "../../proto/gen/fulcrum/policy/v1/policy_version_pb.js";
 import { type FunctionsStack, startFunctionsStack } from "../harness/functions-stack.js";
@@ -111,6 +111,71 @@ describe("ActivatePolicyVersion", () => {
       sha256: t.v1.sha256,
       wasm_sha256: wasmSha256,
     });
+  });
+
+  it("writes a version's metadata once, without the (mutable) policy name", async () => {
+    const t = await tenantWithPolicy();
+    await t.policies.activatePolicyVersion({ policyId: t.id, version: 1 });
+    const key = stack.keys.version(t.tenantId, t.id, 1);
+    const first = await stack.redis.get<Record<string, unknown>>(key);
+    expect(first).toMatchObject({ policy_id: t.id, version: 1 });
+    expect(first).not.toHaveProperty("name");
+    // A rename and a republish (INACTIVE → ACTIVE) stage the version again: SET NX keeps
+    // the first write, so a marker planted in it stays.
+    await stack.redis.set(key, JSON.stringify({ ...first, marker: "first write" }));
+    await t.policies.updatePolicy({
+      policy: { policyId: t.id, name: uniqueName("renamed"), status: PolicyStatus.INACTIVE },
+      updateMask: { paths: ["name", "status"] },
+    });
+    await t.policies.updatePolicy({
+      policy: { policyId: t.id, name: t.name, status: PolicyStatus.ACTIVE },
+      updateMask: { paths: ["status"] },
+    });
+    await t.policies.activatePolicyVersion({ policyId: t.id, version: 1 });
+    expect(await stack.redis.get(key)).toEqual({ ...first, marker: "first write" });
+    expect(await pointer(t.tenantId, t.id)).toMatchObject({ version: 1 });
+  });
+
+  it("audits the previous version's hashes with an activation and a rollback", async () => {
+    const t = await tenantWithPolicy();
+    await t.policies.activatePolicyVersion({ policyId: t.id, version: 1 });
+    const v2 = must(
+      (
+        await t.policies.updatePolicy({
+          policy: { policyId: t.id, name: t.name, regoSource: DENY_DELETE_REGO },
+          updateMask: { paths: ["rego_source"] },
+        })
+      ).version,
+    );
+    await t.policies.activatePolicyVersion({ policyId: t.id, version: 2 });
+    await t.policies.rollbackPolicy({ policyId: t.id, reason: "too strict" });
+    const audit = await auditActions(t.id);
+    const v1Hashes = { sha256: t.v1.sha256, wasm_sha256: t.v1.wasmSha256 };
+    const v2Hashes = { sha256: v2.sha256, wasm_sha256: v2.wasmSha256 };
+    expect(audit.filter((a) => a.action !== "policy.updated").map((a) => a.details)).toEqual([
+      expect.objectContaining({ version: 1 }),
+      expect.objectContaining({
+        version: 1,
+        previous_version: null,
+        previous_sha256: null,
+        previous_wasm_sha256: null,
+      }),
+      expect.objectContaining({
+        version: 2,
+        ...v2Hashes,
+        previous_version: 1,
+        previous_sha256: v1Hashes.sha256,
+        previous_wasm_sha256: v1Hashes.wasm_sha256,
+      }),
+      expect.objectContaining({
+        version: 1,
+        ...v1Hashes,
+        previous_version: 2,
+        previous_sha256: v2Hashes.sha256,
+        previous_wasm_sha256: v2Hashes.wasm_sha256,
+        reason: "too strict",
+      }),
+    ]);
   });
 
   it("activating the active version again writes nothing and re-publishes (repair)", async () => {
@@ -304,14 +369,104 @@ describe("status changes", () => {
     await t.policies.deletePolicy({ policyId: t.id });
     expect(await pointer(t.tenantId, t.id)).toMatchObject({ version: 0 });
     expect(await activeIn(t.tenantId, t.id)).toBeUndefined();
-    const audit = (await auditActions(t.id)).map((a) => a.action);
-    expect(audit).toEqual([
+    const audit = await auditActions(t.id);
+    expect(audit.map((a) => a.action)).toEqual([
       "policy.created",
       "policy.version_activated",
       "policy.status_changed",
       "policy.status_changed",
       "policy.archived",
     ]);
+    // Each names the active version and its hashes (what was unpublished / republished).
+    const active = { active_version: 1, sha256: t.v1.sha256, wasm_sha256: t.v1.wasmSha256 };
+    expect(audit[2]?.details).toMatchObject({ from: "ACTIVE", to: "INACTIVE", ...active });
+    expect(audit[3]?.details).toMatchObject({ from: "INACTIVE", to: "ACTIVE", ...active });
+    expect(audit[4]?.details).toMatchObject({ previous_status: "ACTIVE", ...active });
+  });
+
+  it("archiving a never-activated policy names no version in its audit row", async () => {
+    const t = await tenantWithPolicy();
+    await t.policies.deletePolicy({ policyId: t.id });
+    expect((await auditActions(t.id)).at(-1)?.details).toMatchObject({
+      previous_status: "DRAFT",
+      active_version: null,
+      sha256: null,
+      wasm_sha256: null,
+    });
+  });
+});
+
+describe("the Policy message shows the active version", () => {
+  const row = async (id: string) =>
+    (
+      await stack.owner.query(
+        "SELECT enforcement, priority, active_version FROM policies WHERE id = $1",
+        [id],
+      )
+    ).rows[0];
+
+  it("Get/List/Update/Activate/Rollback answer the enforced definition, and the row mirrors it", async () => {
+    const t = await tenantWithPolicy(DENY_DELETE_REGO);
+    await t.policies.activatePolicyVersion({ policyId: t.id, version: 1 });
+    const draft = await t.policies.updatePolicy({
+      policy: { policyId: t.id, name: t.name, enforcement: EnforcementLevel.AUDIT, priority: 7 },
+      updateMask: { paths: ["enforcement", "priority"] },
+    });
+    expect(draft.version).toMatchObject({ version: 2, status: PolicyVersionStatus.DRAFT });
+    expect(draft.version?.policy).toMatchObject({
+      enforcement: EnforcementLevel.AUDIT,
+      priority: 7,
+    });
+    const enforced = {
+      enforcement: EnforcementLevel.BLOCK,
+      priority: 0,
+      regoSource: DENY_DELETE_REGO,
+      activeVersion: 1,
+      latestVersion: 2,
+    };
+    const got = await t.policies.getPolicy({ policyId: t.id });
+    const listed = await t.policies.listPolicies({});
+    for (const shown of [draft.policy, got.policy, listed.policies[0]]) {
+      expect(shown).toMatchObject(enforced);
+    }
+    expect(await row(t.id)).toMatchObject({ enforcement: "BLOCK", priority: 0 });
+    const meta = await stack.redis.get<PublishedPolicy>(stack.keys.version(t.tenantId, t.id, 1));
+    expect(meta).toMatchObject({ enforcement: "BLOCK", priority: 0 });
+
+    const on2 = await t.policies.activatePolicyVersion({ policyId: t.id, version: 2 });
+    expect(on2.policy).toMatchObject({ enforcement: EnforcementLevel.AUDIT, priority: 7 });
+    expect((await t.policies.getPolicy({ policyId: t.id })).policy).toMatchObject({
+      enforcement: EnforcementLevel.AUDIT,
+      activeVersion: 2,
+    });
+    expect(await row(t.id)).toMatchObject({ enforcement: "AUDIT", priority: 7 });
+
+    const back = await t.policies.rollbackPolicy({ policyId: t.id });
+    expect(back.policy).toMatchObject({ enforcement: EnforcementLevel.BLOCK, activeVersion: 1 });
+    expect(await row(t.id)).toMatchObject({ enforcement: "BLOCK", priority: 0 });
+
+    // INACTIVE keeps its active version: still the definition shown, and the row's.
+    const off = await t.policies.updatePolicy({
+      policy: { policyId: t.id, name: t.name, status: PolicyStatus.INACTIVE },
+      updateMask: { paths: ["status"] },
+    });
+    expect(off.policy).toMatchObject({ ...enforced, status: PolicyStatus.INACTIVE });
+    // The rule-type filter looks at the shown definition too (v1 and v2 are both Rego).
+    expect((await t.policies.listPolicies({ status: PolicyStatus.INACTIVE })).totalCount).toBe(1);
+  });
+
+  it("a never-activated policy shows, and its row mirrors, the newest draft", async () => {
+    const t = await tenantWithPolicy();
+    const draft = await t.policies.updatePolicy({
+      policy: { policyId: t.id, name: t.name, enforcement: EnforcementLevel.WARN },
+      updateMask: { paths: ["enforcement"] },
+    });
+    expect(draft.policy).toMatchObject({
+      enforcement: EnforcementLevel.WARN,
+      activeVersion: 0,
+      latestVersion: 2,
+    });
+    expect(await row(t.id)).toMatchObject({ enforcement: "WARN", active_version: null });
   });
 });
 

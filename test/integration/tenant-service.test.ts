@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { type Client, Code } from "@connectrpc/connect";
+import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FulcrumError } from "../../core/errors/fulcrum-error.js";
 import { tenantService } from "../../functions/src/services/tenant-service.js";
@@ -15,8 +16,9 @@ import { UserService } from "../../proto/gen/fulcrum/tenant/v1/user_service_pb.j
 import { type FunctionsStack, startFunctionsStack } from "../harness/functions-stack.js";
 import { auditRows, expectCode, tableCounts } from "../harness/management-helpers.js";
 
-// TenantService over the real stack: the platform key, the owner connection (tenants is
-// not granted to the application role), one transaction per CreateTenant.
+// TenantService over the real stack: the platform key, the platform connection
+// (fulcrum_platform: the application role's grants plus `tenants`, which the application
+// role may not touch; no superuser, no BYPASSRLS), one transaction per CreateTenant.
 let stack: FunctionsStack;
 let tenantsApi: Client<typeof TenantService>;
 const slug = () => `t-${randomBytes(5).toString("hex")}`;
@@ -158,8 +160,18 @@ describe("GetTenant", () => {
     await expectCode(tenantsApi.getTenant({ tenantId: "" }), Code.InvalidArgument, /tenant_id/);
   });
 
-  it("answers FailedPrecondition when the admin database is not configured", async () => {
-    const service = tenantService({ ...stack.deps, adminDb: undefined });
+  it("connects as fulcrum_platform, never as a superuser or a BYPASSRLS role", async () => {
+    const db = stack.deps.platformDb;
+    if (!db) throw new Error("the stack configures the platform connection");
+    const { rows } = await db.execute(
+      sql`select current_user as name, rolsuper, rolbypassrls from pg_roles where rolname = current_user`,
+    );
+    expect(rows).toEqual([{ name: "fulcrum_platform", rolsuper: false, rolbypassrls: false }]);
+    expect(stack.config.databasePlatformUrl).toMatch(/^postgres:\/\/fulcrum_platform@/);
+  });
+
+  it("answers FailedPrecondition when the platform database is not configured", async () => {
+    const service = tenantService({ ...stack.deps, platformDb: undefined });
     const call = service.getTenant?.(
       create(GetTenantRequestSchema, { tenantId: randomUUID() }),
       {} as never,
@@ -167,7 +179,7 @@ describe("GetTenant", () => {
     await expect(call).rejects.toThrow(FulcrumError);
     await expect(call).rejects.toMatchObject({
       kind: "FailedPrecondition",
-      message: "the tenant service is not configured (DATABASE_ADMIN_URL)",
+      message: "the tenant service is not configured (DATABASE_PLATFORM_URL)",
     });
   });
 });

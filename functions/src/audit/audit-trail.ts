@@ -22,12 +22,12 @@ export async function recordAudit(
   entry: AuditEntry,
 ): Promise<void> {
   const actor = actorOf(principal);
-  // The caller's user and role at the time, nested so an entry's own fields (a created
-  // user's role, say) can never be overwritten by them.
-  const details =
-    principal.kind === "tenant_key"
-      ? { ...entry.details, actor: { user_id: principal.userId, role: principal.role } }
-      : { ...entry.details, actor: { platform_admin: true } };
+  // The caller at the time: the key's user and role, the key, and the user who created
+  // the key (an admin may mint a key acting as someone else, another admin included, so
+  // the key's user alone could hide who acted). Nested under `actor` so an entry's own
+  // fields (a created user's role, say) can never be overwritten by them, and an entry
+  // cannot forge it: `actor` is always the principal's.
+  const details = { ...entry.details, actor: auditActor(principal) };
   await tx.insert(events).values({
     tenantId,
     actorType: actor.actorType,
@@ -37,4 +37,15 @@ export async function recordAudit(
     targetId: entry.targetId,
     details,
   });
+}
+
+/** The `actor` object of an audit row's details. */
+export function auditActor(principal: Principal): Record<string, unknown> {
+  if (principal.kind !== "tenant_key") return { platform_admin: true };
+  return {
+    user_id: principal.userId,
+    role: principal.role,
+    key_id: principal.keyId,
+    key_created_by: principal.keyCreatedBy,
+  };
 }

@@ -19,6 +19,7 @@ interface KeyRow extends Record<string, unknown> {
   user_id: string;
   scopes: ApiKeyScope[];
   role: UserRole;
+  created_by: string | null;
 }
 
 /**
@@ -43,7 +44,7 @@ export function createAuthenticator(
       let rows: KeyRow[];
       try {
         const result = await db.execute<KeyRow>(
-          sql`select key_id, tenant_id, user_id, scopes, role from fulcrum_authenticate_api_key(${hash})`,
+          sql`select key_id, tenant_id, user_id, scopes, role, created_by from fulcrum_authenticate_api_key(${hash})`,
         );
         rows = result.rows;
       } catch (error) {
@@ -56,6 +57,7 @@ export function createAuthenticator(
         tenantId: row.tenant_id,
         userId: row.user_id,
         keyId: row.key_id,
+        keyCreatedBy: row.created_by,
         role: row.role,
         scopes: row.scopes,
       };

@@ -17,6 +17,12 @@ export type Principal =
       tenantId: string;
       userId: string;
       keyId: string;
+      /**
+       * The user who created the key; null when the platform operator did (a tenant's
+       * first key). An admin may mint a key acting as another user: the audit trail
+       * records both, so such a key never hides who stands behind it.
+       */
+      keyCreatedBy: string | null;
       role: UserRole;
       scopes: readonly ApiKeyScope[];
     };

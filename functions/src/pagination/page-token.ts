@@ -1,6 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import type { AnyPgColumn } from "drizzle-orm/pg-core";
 import { FulcrumError } from "../../../core/errors/fulcrum-error.js";
+import { isUuid } from "../../../core/ids/uuid.js";
 
 /**
  * Opaque page tokens for the management API's List methods: keyset pagination, so a page
@@ -26,7 +27,6 @@ export interface PageCursor {
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 1000;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** PostgreSQL's ISO output of a timestamptz, e.g. `2026-11-24 13:56:24.123456+00`. */
 const PG_TIMESTAMPTZ =
   /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?[+-](\d{2})(:[0-5]\d){0,2}$/;
@@ -108,7 +108,7 @@ export function encodePageToken(scope: string, cursor: PageCursor): string {
 
 function cursorShape({ t, i }: Record<string, unknown>): PageCursor | undefined {
   if (typeof t !== "string" || typeof i !== "string") return undefined;
-  if (!isPgTimestamptz(t) || !UUID.test(i)) return undefined;
+  if (!isPgTimestamptz(t) || !isUuid(i)) return undefined;
   return { createdAt: t, id: i };
 }
 

@@ -3,8 +3,10 @@
  *
  * 1. inside the transaction, with the policy row locked (`FOR UPDATE`, so concurrent
  *    activations of one policy serialize): `publisher.stage` stores the version's wasm and
- *    metadata (content-addressed and immutable, so harmless if the transaction then
- *    fails), then the policy row, the activation history and the audit trail change;
+ *    metadata (written once and never changed, so harmless if the transaction then
+ *    fails: see docs/decisions.md on orphans), then the policy row (status, active
+ *    version, its copy of the active definition), the activation history and the audit
+ *    trail change;
  * 2. the transaction commits;
  * 3. `publisher.point` moves the pointer, carrying the policy's new revision, so of two
  *    activations racing to Redis the older can never win.
@@ -20,14 +22,16 @@ import type { TenantPrincipal } from "../auth/principal.js";
 import type { Tx } from "../db/tenant-transaction.js";
 import type { FunctionsDeps } from "../deps.js";
 import type { PointerUpdate } from "../publish/policy-publisher.js";
+import { rowMirror } from "./new-version.js";
 import { fromStoredDefinition } from "./policy-definition.js";
 import {
   clockTimestamp,
   type PolicyRow,
   updatePolicyRow,
   type VersionWithWasm,
+  versionHashes,
 } from "./policy-store.js";
-import { publishedMeta } from "./published-meta.js";
+import { publishedVersion } from "./published-meta.js";
 
 export interface ActivationOptions {
   kind: "activate" | "rollback";
@@ -48,30 +52,15 @@ export async function stageVersion(
   policy: PolicyRow,
   version: VersionWithWasm,
 ): Promise<PointerUpdate> {
-  if (!version.wasm || !version.wasmSha256 || !version.entrypoint) {
-    throw new FulcrumError(
-      "FailedPrecondition",
-      `version ${version.version} of policy ${policy.id} did not compile and cannot be activated`,
-    );
-  }
-  const meta = publishedMeta({
-    tenantId: policy.tenantId,
-    policyId: policy.id,
-    name: policy.name,
-    version: version.version,
-    sha256: version.sha256,
-    wasmSha256: version.wasmSha256,
-    entrypoint: version.entrypoint,
-    definition: fromStoredDefinition(version.definition).policy,
-  });
-  await deps.publisher.stage(meta, version.wasm);
+  const { meta, wasm } = publishedVersion(policy, version);
+  await deps.publisher.stage(meta, wasm);
   return {
     tenantId: policy.tenantId,
     policyId: policy.id,
     version: version.version,
     revision: policy.revision,
-    sha256: version.sha256,
-    wasmSha256: version.wasmSha256,
+    sha256: meta.sha256,
+    wasmSha256: meta.wasm_sha256,
   };
 }
 
@@ -91,20 +80,22 @@ export async function activateLocked(
   if (policy.status === "ACTIVE" && policy.activeVersion === version.version) {
     return { policy, pointer: staged, changed: false };
   }
-  const previous = policy.activeVersion;
+  const previous = await versionHashes(tx, policy.id, policy.activeVersion);
   await tx.insert(policyActivations).values({
     tenantId: policy.tenantId,
     policyId: policy.id,
     version: version.version,
-    previousVersion: previous,
+    previousVersion: policy.activeVersion,
     kind: options.kind,
     activatedBy: caller.userId,
     reason: options.reason,
     occurredAt: clockTimestamp,
   });
+  // The row's copy of the definition follows the active version (new-version.ts).
   const updated = await updatePolicyRow(tx, policy.id, {
     status: "ACTIVE",
     activeVersion: version.version,
+    ...rowMirror(fromStoredDefinition(version.definition).policy),
   });
   await recordAudit(tx, policy.tenantId, caller, {
     action: options.kind === "activate" ? "policy.version_activated" : "policy.rolled_back",
@@ -112,9 +103,11 @@ export async function activateLocked(
     targetId: policy.id,
     details: {
       version: version.version,
-      previous_version: previous,
       sha256: version.sha256,
       wasm_sha256: version.wasmSha256,
+      previous_version: previous.version,
+      previous_sha256: previous.sha256,
+      previous_wasm_sha256: previous.wasm_sha256,
       ...(options.kind === "rollback" ? { reason: options.reason } : {}),
     },
   });

@@ -22,11 +22,12 @@ import { type Definition, VERSIONED_FIELDS } from "./policy-definition.js";
 import { type Transition, transition } from "./policy-lifecycle.js";
 import { metadataOf, toPolicyProto, toVersionProto } from "./policy-rows.js";
 import {
-  latestVersion,
   loadVersion,
   type PolicyRow,
   type PolicySet,
+  policyView,
   updatePolicyRow,
+  versionHashes,
 } from "./policy-store.js";
 
 /** What the read half decided: the new version to append, if the definition changed. */
@@ -104,7 +105,9 @@ export async function applyUpdate(
       })
     : undefined;
   if (planned) {
-    Object.assign(set, rowMirror(planned.definition.policy));
+    // A draft is mirrored only while nothing was ever activated: the row describes the
+    // active version otherwise (activation.ts writes it).
+    if (locked.activeVersion === null) Object.assign(set, rowMirror(planned.definition.policy));
     changed.push(...VERSIONED_FIELDS.filter((f) => paths.has(f)));
   }
   const step =
@@ -127,11 +130,18 @@ export async function applyUpdate(
     }
     if (need === "unpublish") pointer = unpublishPointer(policy);
     if (step?.kind === "publish" || step?.kind === "unpublish") {
+      const active = await versionHashes(tx, id, policy.activeVersion);
       await recordAudit(tx, caller.tenantId, caller, {
         action: "policy.status_changed",
         targetType: "policy",
         targetId: id,
-        details: { from: locked.status, to: policy.status, active_version: policy.activeVersion },
+        details: {
+          from: locked.status,
+          to: policy.status,
+          active_version: active.version,
+          sha256: active.sha256,
+          wasm_sha256: active.wasm_sha256,
+        },
       });
     }
   }
@@ -146,12 +156,11 @@ export async function applyUpdate(
       details: { changed_fields: changed, ...hashes },
     });
   }
-  const latest = version ?? (await latestVersion(tx, id));
   return {
     pointer,
     archived: step?.kind === "archive",
     response: create(UpdatePolicyResponseSchema, {
-      policy: toPolicyProto(policy, latest),
+      policy: toPolicyProto(policy, await policyView(tx, policy)),
       ...(version ? { version: toVersionProto(policy, version, undefined) } : {}),
     }),
   };

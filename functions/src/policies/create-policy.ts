@@ -103,7 +103,7 @@ export async function createPolicy(
       return {
         activation,
         response: create(CreatePolicyResponseSchema, {
-          policy: toPolicyProto(policy, version),
+          policy: toPolicyProto(policy, { definition: version.definition, latestVersion: 1 }),
           version: toVersionProto(policy, version, activations.get(1)),
         }),
       };

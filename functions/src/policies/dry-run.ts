@@ -8,15 +8,15 @@
  * a dry-run policy (that is what the caller wants to see), and `dry_run` is true;
  * `active_decision` is what the edge answers today (UNSPECIFIED when the policy is not
  * ACTIVE).
+ *
+ * Evaluations run in the sandbox (functions/src/sandbox/): a worker thread with a 2 s
+ * deadline and capped memory, so a tenant's inline Rego cannot stall the process. A
+ * policy over either limit is Invalid (not retryable: it will run over again).
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { FulcrumError } from "../../../core/errors/fulcrum-error.js";
 import { toPolicyContext } from "../../../core/policy/decision-input.js";
-import {
-  evaluateCompiledPolicy,
-  loadCompiledPolicy,
-} from "../../../core/policy-bundle/compiled-policy.js";
 import type { PublishedPolicy } from "../../../core/policy-bundle/published-policy.js";
 import {
   Decision,
@@ -30,7 +30,12 @@ import {
 import type { TenantPrincipal } from "../auth/principal.js";
 import { inTenant } from "../db/tenant-transaction.js";
 import type { FunctionsDeps } from "../deps.js";
-import { definitionOf, fromStoredDefinition, sourceOf } from "./policy-definition.js";
+import {
+  type EvaluationSandbox,
+  SandboxEvaluationError,
+  SandboxLimitError,
+} from "../sandbox/evaluation-sandbox.js";
+import { definitionOf, sourceOf } from "./policy-definition.js";
 import {
   latestVersion,
   loadPolicy,
@@ -40,45 +45,64 @@ import {
   requirePolicyId,
   type VersionWithWasm,
 } from "./policy-store.js";
-import { publishedMeta } from "./published-meta.js";
+import { publishedMeta, publishedVersion } from "./published-meta.js";
 
 interface Candidate {
   meta: PublishedPolicy;
   wasm: Uint8Array;
+  /** What the candidate is, for errors: the inline policy, the requested or the active version. */
+  role: "inline" | "version" | "active";
 }
 
-function storedCandidate(policy: PolicyRow, version: VersionWithWasm): Candidate {
-  if (!version.wasm || !version.wasmSha256 || !version.entrypoint) {
-    throw new FulcrumError("FailedPrecondition", `version ${version.version} did not compile`);
-  }
-  const meta = publishedMeta({
-    tenantId: policy.tenantId,
-    policyId: policy.id,
-    name: policy.name,
-    version: version.version,
-    sha256: version.sha256,
-    wasmSha256: version.wasmSha256,
-    entrypoint: version.entrypoint,
-    definition: fromStoredDefinition(version.definition).policy,
-  });
-  return { meta, wasm: version.wasm };
+const FIELD_OF_ROLE = { inline: "policy", version: "version", active: "policy_id" } as const;
+
+function describeCandidate(candidate: Candidate): string {
+  if (candidate.role === "inline") return "the policy";
+  const which = candidate.role === "active" ? "the active version" : "version";
+  return `${which} ${candidate.meta.version} of the policy`;
+}
+
+function storedCandidate(
+  policy: PolicyRow,
+  version: VersionWithWasm,
+  role: Candidate["role"],
+): Candidate {
+  return { ...publishedVersion(policy, version, policy.name), role };
 }
 
 async function evaluate(
+  sandbox: EvaluationSandbox,
   candidate: Candidate,
   context: DryRunPolicyRequest["context"],
   now: Date,
 ): Promise<EvaluationResult> {
   try {
-    const instance = await loadCompiledPolicy(candidate.wasm);
-    return evaluateCompiledPolicy(instance, candidate.meta, toPolicyContext(context), now);
+    return await sandbox.evaluate({
+      wasm: candidate.wasm,
+      meta: candidate.meta,
+      context: toPolicyContext(context),
+      now,
+    });
   } catch (cause) {
-    const message = cause instanceof Error ? cause.message : String(cause);
-    throw new FulcrumError(
-      "FailedPrecondition",
-      `version ${candidate.meta.version} of the policy failed to evaluate for this context: ${message}`,
-      { cause },
-    );
+    if (cause instanceof SandboxLimitError) {
+      const what =
+        cause.limit === "time"
+          ? `did not finish evaluating within ${cause.amount}`
+          : `needed more than ${cause.amount} of memory to evaluate`;
+      throw new FulcrumError(
+        "Invalid",
+        `${describeCandidate(candidate)} ${what}: simplify it (iterate over less, e.g. smaller numbers.range or fewer nested comprehensions)`,
+        { field: FIELD_OF_ROLE[candidate.role], retry: false, cause },
+      );
+    }
+    if (cause instanceof SandboxEvaluationError) {
+      throw new FulcrumError(
+        "FailedPrecondition",
+        `${describeCandidate(candidate)} failed to evaluate for this context: ${cause.message}`,
+        { cause },
+      );
+    }
+    throw cause;
   }
 }
 
@@ -95,6 +119,7 @@ export async function dryRunPolicy(
     const definition = definitionOf(req.policy);
     const compiled = await deps.compiler.compile(sourceOf(definition.policy));
     candidate = {
+      role: "inline",
       wasm: compiled.wasm,
       meta: publishedMeta({
         tenantId: caller.tenantId,
@@ -117,10 +142,10 @@ export async function dryRunPolicy(
         const target =
           number === undefined
             ? undefined
-            : storedCandidate(policy, await loadVersion(tx, id, number));
+            : storedCandidate(policy, await loadVersion(tx, id, number), "version");
         const active =
           policy.status === "ACTIVE" && policy.activeVersion !== null
-            ? storedCandidate(policy, await loadVersion(tx, id, policy.activeVersion))
+            ? storedCandidate(policy, await loadVersion(tx, id, policy.activeVersion), "active")
             : undefined;
         return { target, active };
       })
@@ -131,14 +156,16 @@ export async function dryRunPolicy(
 
   const now = req.context?.timestamp ? timestampDate(req.context.timestamp) : deps.now();
   // The real verdict: evaluated as if the version were active and not in dry-run mode.
+  const sandbox = deps.sandbox;
   const result = await evaluate(
+    sandbox,
     { ...candidate, meta: { ...candidate.meta, dry_run: false } },
     req.context,
     now,
   );
   result.dryRun = true;
   const activeDecision = stored?.active
-    ? (await evaluate(stored.active, req.context, now)).decision
+    ? (await evaluate(sandbox, stored.active, req.context, now)).decision
     : Decision.UNSPECIFIED;
   return create(DryRunPolicyResponseSchema, {
     result,

@@ -1,8 +1,11 @@
 /**
  * Writing a new, immutable policy version (CreatePolicy's first, UpdatePolicy's next
- * ones), and the copy of its versioned fields kept on the policy row so listings and
- * filters need not decode definitions. A version is only ever written compiled: the
- * compiler runs before the transaction, and a policy that does not compile writes nothing.
+ * ones), and the copy of versioned fields kept on the policy row so listings and filters
+ * need not decode definitions. The row copies the definition the Policy message shows:
+ * the active version's (written on activation and rollback), or, while no version was
+ * ever activated, the newest's (written with each new version). A version is only ever
+ * written compiled: the compiler runs before the transaction, and a policy that does not
+ * compile writes nothing.
  */
 import { toJson } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";

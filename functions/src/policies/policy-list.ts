@@ -1,8 +1,11 @@
 /**
  * ListPolicies: the tenant's policies in creation order (keyset paging on created_at, id),
- * filtered by status (UNSPECIFIED: all but ARCHIVED), by rule type (the newest version
- * has a rule of that type) and by tags (all of them), with the number of matches over
- * all pages. One read-only transaction, so the page and the count agree.
+ * filtered by status (UNSPECIFIED: all but ARCHIVED), by rule type (the definition the
+ * Policy message shows, policy-store.ts `policyView`: the active version's, else the
+ * newest's, has a rule of that type) and by tags (all of them), with the number of
+ * matches over all pages. The page and that number come from one statement (the count is
+ * a scalar subquery of the page query), so they are read from one snapshot and agree; a
+ * page that comes back empty past a cursor counts separately (nothing to disagree with).
  * ListPolicyVersions: a policy's versions, newest first (keyset paging on the version).
  * Page tokens (functions/src/pagination/page-token.ts) are bound to the list and filters.
  */
@@ -24,19 +27,24 @@ import {
 } from "../pagination/page-token.js";
 import { statusFromProto } from "./policy-lifecycle.js";
 import { toPolicyProto, toVersionProto } from "./policy-rows.js";
-import { activationsByVersion, listVersions, loadPolicy } from "./policy-store.js";
+import { activationsByVersion, listVersions, loadPolicy, type PolicyView } from "./policy-store.js";
 
 /**
- * The outer row's id, always qualified: drizzle writes columns of a single-table select
+ * The outer row's columns, always qualified: drizzle writes columns of a single-table select
  * unqualified, and inside these subqueries a bare "id" would be policy_versions.id.
  */
 const outerId = sql`${sql.identifier("policies")}.${sql.identifier("id")}`;
+const outerActive = sql`${sql.identifier("policies")}.${sql.identifier("active_version")}`;
 
-/** The newest version's number and definition, per policy row. */
-const latest = sql<{ version: number; definition: Record<string, unknown> }>`(
-  select json_build_object('version', v.version, 'definition', v.definition)
-  from policy_versions v where v.policy_id = ${outerId}
-  order by v.version desc limit 1)`;
+const newestNumber = sql`(select max(v.version) from policy_versions v where v.policy_id = ${outerId})`;
+
+/** The version a Policy message shows (policy-store.ts `policyView`): active, else newest. */
+const shownNumber = sql`coalesce(${outerActive}, ${newestNumber})`;
+
+/** The shown definition and the newest version's number, per policy row. */
+const view = sql<PolicyView>`(
+  select json_build_object('definition', s.definition, 'latestVersion', ${newestNumber})
+  from policy_versions s where s.policy_id = ${outerId} and s.version = ${shownNumber})`;
 
 function filters(req: ListPoliciesRequest): SQL[] {
   const out: SQL[] = [];
@@ -46,8 +54,8 @@ function filters(req: ListPoliciesRequest): SQL[] {
   if (req.ruleType !== RuleType.UNSPECIFIED) {
     // Definitions are stored as proto JSON: enum values by their full names.
     const needle = JSON.stringify([{ rule_type: `RULE_TYPE_${RuleType[req.ruleType]}` }]);
-    out.push(sql`(select v.definition -> 'rules' from policy_versions v
-      where v.policy_id = ${outerId} order by v.version desc limit 1) @> ${needle}::jsonb`);
+    out.push(sql`(select s.definition -> 'rules' from policy_versions s
+      where s.policy_id = ${outerId} and s.version = ${shownNumber}) @> ${needle}::jsonb`);
   }
   return out;
 }
@@ -73,21 +81,30 @@ export async function listPolicies(tx: Tx, req: ListPoliciesRequest): Promise<Po
   const scope = policiesScope(req);
   const cursor = decodePageToken(scope, req.pageToken);
   const where = filters(req);
+  const matches = () =>
+    tx
+      .select({ n: count() })
+      .from(policies)
+      .where(and(...where));
   const rows = await tx
-    .select({ policy: policies, latest, cursor: cursorColumn(policies.createdAt), id: policies.id })
+    .select({
+      policy: policies,
+      view,
+      total: sql`(${matches()})`.mapWith(Number),
+      cursor: cursorColumn(policies.createdAt),
+      id: policies.id,
+    })
     .from(policies)
     .where(and(...where, afterCursor(policies.createdAt, policies.id, cursor, "asc")))
     .orderBy(asc(policies.createdAt), asc(policies.id))
     .limit(size + 1);
-  const [total] = await tx
-    .select({ n: count() })
-    .from(policies)
-    .where(and(...where));
+  let total = rows[0]?.total ?? 0;
+  if (rows.length === 0 && cursor) total = Number((await matches())[0]?.n ?? 0);
   const page = toPage(scope, rows, size);
   return {
-    policies: page.rows.map((r) => toPolicyProto(r.policy, r.latest)),
+    policies: page.rows.map((r) => toPolicyProto(r.policy, r.view)),
     nextPageToken: page.nextPageToken,
-    totalCount: Number(total?.n ?? 0),
+    totalCount: total,
   };
 }
 

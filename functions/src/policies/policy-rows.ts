@@ -1,7 +1,8 @@
 /**
  * From stored rows to the proto messages the API answers with. A Policy shows the row's
  * own fields (name, description, tags, metadata, status, active version, timestamps) and the
- * definition of its newest version; a PolicyVersion shows that version's definition and
+ * definition of its active version when it has one (what the edge enforces; a newer draft
+ * shows only as `latest_version` > `active_version`), else of its newest; a PolicyVersion shows that version's definition and
  * a status derived from the policy and the activation history (versions themselves are
  * immutable, so their status is never stored).
  */
@@ -15,14 +16,11 @@ import {
 } from "../../../proto/gen/fulcrum/policy/v1/policy_version_pb.js";
 import { fromStoredDefinition } from "./policy-definition.js";
 import { statusToProto } from "./policy-lifecycle.js";
-import type { ActivationInfo, PolicyRow, VersionRow } from "./policy-store.js";
+import type { ActivationInfo, PolicyRow, PolicyView, VersionRow } from "./policy-store.js";
 
-/** The policy as GetPolicy answers it, with the definition of `latest`. */
-export function toPolicyProto(
-  row: PolicyRow,
-  latest: Pick<VersionRow, "version" | "definition">,
-): Policy {
-  const policy = clone(PolicySchema, fromStoredDefinition(latest.definition).policy);
+/** The policy as GetPolicy answers it: the row's fields and the definition `view` names. */
+export function toPolicyProto(row: PolicyRow, view: PolicyView): Policy {
+  const policy = clone(PolicySchema, fromStoredDefinition(view.definition).policy);
   policy.policyId = row.id;
   policy.tenantId = row.tenantId;
   policy.name = row.name;
@@ -30,7 +28,7 @@ export function toPolicyProto(
   policy.tags = [...row.tags];
   policy.status = statusToProto(row.status);
   policy.activeVersion = row.activeVersion ?? 0;
-  policy.latestVersion = latest.version;
+  policy.latestVersion = view.latestVersion;
   policy.createdBy = row.createdBy ?? "";
   policy.createdAt = timestampFromDate(row.createdAt);
   policy.updatedAt = timestampFromDate(row.updatedAt);
@@ -87,6 +85,3 @@ export function toVersionProto(
     ...(activation ? { activatedAt: timestampFromDate(activation.activatedAt) } : {}),
   });
 }
-
-/** An empty Policy message (for responses that carry none). */
-export const emptyPolicy = (): Policy => create(PolicySchema);

@@ -9,6 +9,7 @@ import type { PgUpdateSetSource } from "drizzle-orm/pg-core";
 import { FulcrumError, notFound } from "../../../core/errors/fulcrum-error.js";
 import { policies, policyActivations, policyVersions } from "../../../db/schema/index.js";
 import type { Tx } from "../db/tenant-transaction.js";
+import { requireUuid } from "../tenancy/ids.js";
 
 export type PolicyRow = typeof policies.$inferSelect;
 /** Columns to set on a policy row (values or SQL expressions). */
@@ -16,12 +17,13 @@ export type PolicySet = PgUpdateSetSource<typeof policies>;
 export type VersionRow = Omit<typeof policyVersions.$inferSelect, "wasm">;
 export type VersionWithWasm = typeof policyVersions.$inferSelect;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** @throws FulcrumError Invalid when `id` is not a UUID (every policy id is one). */
+/**
+ * A policy id from a request, lower-cased (tenancy/ids.ts checks every id field).
+ *
+ * @throws FulcrumError Invalid naming `field` when `id` is not a UUID.
+ */
 export function requirePolicyId(id: string, field = "policy_id"): string {
-  if (!UUID.test(id)) throw new FulcrumError("Invalid", `${field} must be a UUID`, { field });
-  return id.toLowerCase();
+  return requireUuid(field, id);
 }
 
 export const policyNotFound = (id: string) => notFound(`policy ${id} not found`);
@@ -93,6 +95,54 @@ export async function latestVersion(tx: Tx, policyId: string): Promise<VersionRo
     .limit(1);
   if (!row) throw new FulcrumError("Internal", `policy ${policyId} has no version`);
   return row;
+}
+
+/**
+ * What a Policy message shows (policy-rows.ts): the definition of the active version when
+ * there is one (what the edge enforces, even while the policy is INACTIVE or archived),
+ * else of the newest version; and the newest version's number.
+ */
+export interface PolicyView {
+  definition: Record<string, unknown>;
+  latestVersion: number;
+}
+
+export async function policyView(
+  tx: Tx,
+  policy: Pick<PolicyRow, "id" | "activeVersion">,
+): Promise<PolicyView> {
+  const latest = await latestVersion(tx, policy.id);
+  if (policy.activeVersion === null || policy.activeVersion === latest.version) {
+    return { definition: latest.definition, latestVersion: latest.version };
+  }
+  const [active] = await tx
+    .select({ definition: policyVersions.definition })
+    .from(policyVersions)
+    .where(
+      and(eq(policyVersions.policyId, policy.id), eq(policyVersions.version, policy.activeVersion)),
+    );
+  if (!active) {
+    throw new FulcrumError(
+      "Internal",
+      `policy ${policy.id} has no version ${policy.activeVersion} (its active version)`,
+    );
+  }
+  return { definition: active.definition, latestVersion: latest.version };
+}
+
+/** What audit rows say about a version: its number and hashes (all null for none). */
+export async function versionHashes(
+  tx: Tx,
+  policyId: string,
+  version: number | null,
+): Promise<{ version: number | null; sha256: string | null; wasm_sha256: string | null }> {
+  const none = { version: null, sha256: null, wasm_sha256: null };
+  if (version === null) return none;
+  const [row] = await tx
+    .select({ sha256: policyVersions.sha256, wasmSha256: policyVersions.wasmSha256 })
+    .from(policyVersions)
+    .where(and(eq(policyVersions.policyId, policyId), eq(policyVersions.version, version)));
+  return row ? { version, sha256: row.sha256, wasm_sha256: row.wasmSha256 } : none;
 }
 
 /** One version, with its wasm; NotFound naming the version when there is none. */

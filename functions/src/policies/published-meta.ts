@@ -2,8 +2,9 @@
  * The metadata published with a compiled version (core/policy-bundle/published-policy.ts):
  * everything the edge needs besides the wasm to evaluate it (enforcement, dry run,
  * priority, scope, effective window), taken from the version's own definition so an
- * activated version always means what it meant when it was written. The name is the
- * policy's at the time of publishing.
+ * activated version always means what it meant when it was written. The policy's name is
+ * left out of what is published (it can change; a version's metadata never does) and is
+ * added only for evaluation here (dry run).
  */
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { FulcrumError } from "../../../core/errors/fulcrum-error.js";
@@ -14,12 +15,15 @@ import type {
 } from "../../../core/policy-bundle/published-policy.js";
 import { Phase } from "../../../proto/gen/fulcrum/policy/v1/evaluation_pb.js";
 import type { Policy } from "../../../proto/gen/fulcrum/policy/v1/policy_pb.js";
+import { fromStoredDefinition } from "./policy-definition.js";
 import { enforcementFromProto } from "./policy-lifecycle.js";
+import type { PolicyRow, VersionWithWasm } from "./policy-store.js";
 
 export interface PublishTarget {
   tenantId: string;
   policyId: string;
-  name: string;
+  /** Only for evaluation (dry run): never staged. */
+  name?: string;
   version: number;
   sha256: string;
   wasmSha256: string;
@@ -53,7 +57,7 @@ export function publishedMeta(target: PublishTarget): PublishedPolicy {
   return {
     tenant_id: target.tenantId,
     policy_id: target.policyId,
-    name: target.name,
+    ...(target.name === undefined ? {} : { name: target.name }),
     version: target.version,
     sha256: target.sha256,
     wasm_sha256: target.wasmSha256,
@@ -65,4 +69,40 @@ export function publishedMeta(target: PublishTarget): PublishedPolicy {
     ...(d.effectiveAt ? { effective_at: timestampDate(d.effectiveAt).toISOString() } : {}),
     ...(d.expiresAt ? { expires_at: timestampDate(d.expiresAt).toISOString() } : {}),
   };
+}
+
+/** A stored version as the edge loads it: its published metadata and its wasm. */
+export interface PublishedVersion {
+  meta: PublishedPolicy;
+  wasm: Uint8Array;
+}
+
+/**
+ * The metadata and wasm of a stored version of `policy` (activation stages them, dry run
+ * evaluates them); `name` is added for evaluation only.
+ *
+ * @throws FulcrumError FailedPrecondition when the version has no compiled module.
+ */
+export function publishedVersion(
+  policy: Pick<PolicyRow, "tenantId" | "id">,
+  version: VersionWithWasm,
+  name?: string,
+): PublishedVersion {
+  if (!version.wasm || !version.wasmSha256 || !version.entrypoint) {
+    throw new FulcrumError(
+      "FailedPrecondition",
+      `version ${version.version} of policy ${policy.id} did not compile`,
+    );
+  }
+  const meta = publishedMeta({
+    tenantId: policy.tenantId,
+    policyId: policy.id,
+    ...(name === undefined ? {} : { name }),
+    version: version.version,
+    sha256: version.sha256,
+    wasmSha256: version.wasmSha256,
+    entrypoint: version.entrypoint,
+    definition: fromStoredDefinition(version.definition).policy,
+  });
+  return { meta, wasm: version.wasm };
 }

@@ -13,6 +13,7 @@ import {
   type RollbackPolicyResponse,
   RollbackPolicyResponseSchema,
 } from "../../../proto/gen/fulcrum/policy/v1/policy_version_pb.js";
+import { requirePermission } from "../auth/permissions.js";
 import type { TenantPrincipal } from "../auth/principal.js";
 import { inTenant, type Tx } from "../db/tenant-transaction.js";
 import type { FunctionsDeps } from "../deps.js";
@@ -22,15 +23,15 @@ import {
   pointAfterCommit,
   unpublishPointer,
 } from "./activation.js";
-import { ARCHIVE_REPAIR, archiveLocked } from "./archive.js";
+import { ARCHIVE_REPAIR, archiveLocked, archivingUnpublishes } from "./archive.js";
 import { toPolicyProto, toVersionProto } from "./policy-rows.js";
 import {
   activationsByVersion,
-  latestVersion,
   loadPolicy,
   loadVersion,
   type PolicyRow,
   policyNotFound,
+  policyView,
   previousActiveVersion,
   requirePolicyId,
 } from "./policy-store.js";
@@ -54,7 +55,7 @@ async function activate(
     const { policy } = activation;
     return {
       activation,
-      policy: toPolicyProto(policy, await latestVersion(tx, id)),
+      policy: toPolicyProto(policy, await policyView(tx, policy)),
       version: toVersionProto(policy, version, activations.get(number)),
     };
   });
@@ -121,8 +122,10 @@ export async function rollbackPolicy(
 }
 
 /**
- * Archives the policy. An already archived policy is NotFound; its pointer is cleared
- * again first, which is how an archive whose unpublishing failed is finished.
+ * Archives the policy. Archiving a policy that is or was published (it has an active
+ * version) unpublishes it, so it needs `policies.publish` as well, like UpdatePolicy to
+ * ARCHIVED. An already archived policy is NotFound; its pointer is cleared again first,
+ * which is how an archive whose unpublishing failed is finished.
  */
 export async function deletePolicy(
   deps: FunctionsDeps,
@@ -138,6 +141,7 @@ export async function deletePolicy(
         pointer: locked.activeVersion === null ? undefined : unpublishPointer(locked),
       };
     }
+    if (archivingUnpublishes(locked)) requirePermission(caller, "policies.publish");
     return { archivedBefore: false, ...(await archiveLocked(tx, caller, locked)) };
   });
   if (result.pointer)

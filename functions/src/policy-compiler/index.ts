@@ -22,7 +22,11 @@ export interface CompiledPolicy {
 }
 
 export interface PolicyCompiler {
-  /** Throws FulcrumError "Invalid" (a PolicyCompileError when OPA rejects the module). */
+  /**
+   * Throws FulcrumError "Invalid" (a PolicyCompileError when OPA rejects the module, or
+   * when OPA runs over the deadline), or "RateLimited" when too many compilations are
+   * already running or waiting.
+   */
   compile(source: PolicySource): Promise<CompiledPolicy>;
 }
 

@@ -1,14 +1,25 @@
-import { describe, expect, it } from "vitest";
+import { randomUUID } from "node:crypto";
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FulcrumError } from "../../../core/errors/fulcrum-error.js";
 import { resolveOpa } from "../../../scripts/opa.js";
 import { PolicyCompileError } from "./compile-errors.js";
+import type { PolicyCompiler } from "./index.js";
 import { createOpaPolicyCompiler } from "./opa-compiler.js";
 import { evaluator, testCompiler } from "./test-support.js";
 
 const rego = (regoSource: string) => ({ kind: "rego" as const, regoSource });
 
 async function compileError(source: string): Promise<PolicyCompileError> {
-  const compiler = await testCompiler();
+  return compileErrorWith(await testCompiler(), source);
+}
+
+async function compileErrorWith(
+  compiler: PolicyCompiler,
+  source: string,
+): Promise<PolicyCompileError> {
   const error = await compiler.compile(rego(source)).then(
     () => undefined,
     (e: unknown) => e,
@@ -173,12 +184,90 @@ describe("createOpaPolicyCompiler", () => {
     );
   });
 
-  it("stops OPA at the deadline", async () => {
+  it("stops OPA at the deadline: Invalid, not worth retrying", async () => {
     const compiler = createOpaPolicyCompiler({ opaBin: await resolveOpa(), timeoutMs: 1 });
     const error = await compiler.compile(rego(POLICY)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(FulcrumError);
-    expect((error as FulcrumError).kind).toBe("Unavailable");
-    expect((error as FulcrumError).message).toMatch(/took longer than 1 ms/);
+    expect((error as FulcrumError).kind).toBe("Invalid");
+    expect((error as FulcrumError).retry).toBe(false);
+    expect((error as FulcrumError).field).toBe("rego_source");
+    expect((error as FulcrumError).message).toBe(
+      "rego_source: OPA did not finish compiling the policy within 1 ms: simplify it",
+    );
+  });
+
+  describe("with a slow stand-in for OPA", () => {
+    let dir: string;
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), "fulcrum-fake-opa-"));
+    });
+    afterAll(async () => rm(dir, { recursive: true, force: true }));
+
+    /**
+     * An "opa" that logs its start and end to `log` and sleeps `seconds` in between
+     * (`execSleep`: becomes the sleep, so the deadline's SIGKILL ends it at once).
+     */
+    async function fakeOpa(
+      seconds: number,
+      execSleep = false,
+    ): Promise<{ bin: string; log: string }> {
+      const log = join(dir, `log-${randomUUID()}`);
+      const bin = join(dir, `opa-${randomUUID()}`);
+      await writeFile(
+        bin,
+        `#!/bin/sh\necho start >> ${log}\n${execSleep ? "exec " : ""}sleep ${seconds}\necho end >> ${log}\nexit 1\n`,
+      );
+      await chmod(bin, 0o755);
+      return { bin, log };
+    }
+
+    it("reports a deadline overrun as Invalid, naming the deadline", async () => {
+      const opa = await fakeOpa(5, true);
+      const compiler = createOpaPolicyCompiler({ opaBin: opa.bin, timeoutMs: 200 });
+      const error = (await compiler.compile(rego(POLICY)).catch((e: unknown) => e)) as FulcrumError;
+      expect([error.kind, error.retry]).toEqual(["Invalid", false]);
+      expect(error.message).toBe(
+        "rego_source: OPA did not finish compiling the policy within 200 ms: simplify it",
+      );
+    });
+
+    it("runs at most maxConcurrent OPA processes and refuses beyond maxQueued", async () => {
+      const opa = await fakeOpa(0.3);
+      const compiler = createOpaPolicyCompiler({
+        opaBin: opa.bin,
+        maxConcurrent: 2,
+        maxQueued: 2,
+      });
+      const calls = Array.from({ length: 4 }, () =>
+        compiler.compile(rego(POLICY)).then(
+          () => undefined,
+          (e: unknown) => e as FulcrumError,
+        ),
+      );
+      const refused = (await compiler
+        .compile(rego(POLICY))
+        .catch((e: unknown) => e)) as FulcrumError;
+      expect([refused.kind, refused.retry]).toEqual(["RateLimited", true]);
+      expect(refused.message).toBe("too many policy compilations in progress; retry shortly");
+      // The four admitted ones ran (the stand-in fails them: opa check answered nothing).
+      for (const e of await Promise.all(calls)) expect(e?.kind).toBe("Internal");
+      let running = 0;
+      let most = 0;
+      for (const line of (await readFile(opa.log, "utf8")).trim().split("\n")) {
+        running += line === "start" ? 1 : -1;
+        most = Math.max(most, running);
+      }
+      expect(most).toBe(2);
+    });
+
+    it("checks size and package before waiting for a turn", async () => {
+      const opa = await fakeOpa(0.3);
+      const compiler = createOpaPolicyCompiler({ opaBin: opa.bin, maxConcurrent: 1, maxQueued: 0 });
+      const busy = compiler.compile(rego(POLICY)).catch((e: unknown) => e);
+      const e = await compileErrorWith(compiler, "package other\n");
+      expect(e.errors[0]?.code).toBe("fulcrum_package_error");
+      await busy;
+    });
   });
 
   it("lists at most ten issues in the message and all of them on the error", async () => {

@@ -5,6 +5,11 @@
  * then `opa build -t wasm -e fulcrum/entry/result`, in a fresh temporary
  * directory, with one deadline for both OPA runs. Builds are deterministic:
  * the same source gives the same wasm bytes.
+ *
+ * At most `maxConcurrent` compilations (default 2, each one OPA process at a time) run
+ * at once per compiler; up to `maxQueued` (default 16) more wait (their deadline starts
+ * when they run), and beyond that a compile is RateLimited. A compilation that runs
+ * over its deadline is Invalid and not retryable: the same source would run over again.
  */
 import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -20,6 +25,7 @@ import {
   parseOpaCheckErrors,
   parseOpaTextErrors,
 } from "./compile-errors.js";
+import { createConcurrencyLimit } from "./concurrency-limit.js";
 import {
   ENTRY_FILE,
   ENTRY_MODULE,
@@ -34,6 +40,8 @@ import { ProcessTimeoutError, runProcess } from "./run-process.js";
 /** Largest tenant module (as written or generated), in UTF-8 bytes. */
 export const MAX_POLICY_BYTES = 262_144;
 export const DEFAULT_TIMEOUT_MS = 15_000;
+export const DEFAULT_MAX_CONCURRENT = 2;
+export const DEFAULT_MAX_QUEUED = 16;
 /** OPA stops after this many errors (and adds "error limit reached", which is dropped). */
 const MAX_REPORTED_ISSUES = 100;
 export const DEFAULT_CAPABILITIES_PATH = fileURLToPath(
@@ -47,7 +55,14 @@ export interface OpaPolicyCompilerOptions {
   capabilitiesPath?: string;
   /** For the whole compilation (check + build). Default 15 s. */
   timeoutMs?: number;
+  /** Compilations running at once (OPA processes). Default 2. */
+  maxConcurrent?: number;
+  /** Compilations waiting for a turn; more are refused (RateLimited). Default 16. */
+  maxQueued?: number;
 }
+
+/** "15 s", "1 ms": the deadline as the caller reads it. */
+const formatDuration = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`);
 
 export const sha256Hex = (bytes: Uint8Array): string =>
   createHash("sha256").update(bytes).digest("hex");
@@ -97,10 +112,16 @@ export function checkSize(source: string, field: string): void {
 export function createOpaPolicyCompiler(options: OpaPolicyCompilerOptions): PolicyCompiler {
   const capabilities = options.capabilitiesPath ?? DEFAULT_CAPABILITIES_PATH;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const limit = createConcurrencyLimit({
+    maxConcurrent: options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT,
+    maxQueued: options.maxQueued ?? DEFAULT_MAX_QUEUED,
+    onFull: () =>
+      new FulcrumError("RateLimited", "too many policy compilations in progress; retry shortly", {
+        retry: true,
+      }),
+  });
 
   async function compileModule(regoSource: string, field: string): Promise<CompiledPolicy> {
-    checkSize(regoSource, field);
-    checkPackage(regoSource, field);
     const deadline = Date.now() + timeoutMs;
     const dir = await mkdtemp(join(tmpdir(), "fulcrum-policy-"));
     const opa = (args: string[]) =>
@@ -159,9 +180,9 @@ export function createOpaPolicyCompiler(options: OpaPolicyCompilerOptions): Poli
     } catch (error) {
       if (error instanceof ProcessTimeoutError) {
         throw new FulcrumError(
-          "Unavailable",
-          `${field}: policy compilation took longer than ${timeoutMs} ms and was stopped`,
-          { field, cause: error },
+          "Invalid",
+          `${field}: OPA did not finish compiling the policy within ${formatDuration(timeoutMs)}: simplify it`,
+          { field, retry: false, cause: error },
         );
       }
       throw error;
@@ -172,8 +193,14 @@ export function createOpaPolicyCompiler(options: OpaPolicyCompilerOptions): Poli
 
   return {
     async compile(source: PolicySource): Promise<CompiledPolicy> {
-      if (source.kind === "rego") return compileModule(source.regoSource, "rego_source");
-      return compileModule(rulesToRego(source.rules), "rules");
+      const [regoSource, field] =
+        source.kind === "rego"
+          ? [source.regoSource, "rego_source"]
+          : [rulesToRego(source.rules), "rules"];
+      // The cheap checks first: a module OPA would not get does not wait for a turn.
+      checkSize(regoSource, field);
+      checkPackage(regoSource, field);
+      return limit.run(() => compileModule(regoSource, field));
     },
   };
 }

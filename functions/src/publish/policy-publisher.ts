@@ -15,15 +15,24 @@ export interface PointerUpdate {
 
 /**
  * Writes what the edge loads (core/distribution/policy-keys.ts). Activation is two
- * steps around the database transaction: `stage` stores the immutable wasm and metadata
- * first (content-addressed, harmless if the transaction then fails), `point` swaps the
- * pointer after the commit. A failed `point` leaves the edge on the previous version;
- * activating the same version again re-publishes it.
+ * steps around the database transaction: `stage` stores the wasm and the version's
+ * metadata first, `point` swaps the pointer after the commit. A failed `point` leaves the
+ * edge on the previous version; activating the same version again re-publishes it.
+ *
+ * What `stage` writes is immutable: the wasm key is content-addressed and the version
+ * key holds only what is fixed when the version is written (no policy name), and both
+ * are written with SET NX, so the first write stays (any later one would be identical).
+ * Staged keys of a transaction that then rolls back stay behind, unreferenced by any
+ * pointer, and harmless (docs/decisions.md).
  */
 export interface PolicyPublisher {
   stage(meta: PublishedPolicy, wasm: Uint8Array): Promise<void>;
   point(update: PointerUpdate): Promise<void>;
-  pointer(tenantId: string, policyId: string): Promise<PolicyPointer | undefined>;
+}
+
+/** The stored per-version metadata: `meta` without the (mutable, evaluation-only) name. */
+function storedMeta({ name: _name, ...stored }: PublishedPolicy): PublishedPolicy {
+  return stored;
 }
 
 /**
@@ -65,10 +74,13 @@ export function createRedisPolicyPublisher(
       try {
         await redis
           .multi()
-          .set(policyKeys.wasm(meta.wasm_sha256), Buffer.from(wasm).toString("base64"))
+          .set(policyKeys.wasm(meta.wasm_sha256), Buffer.from(wasm).toString("base64"), {
+            nx: true,
+          })
           .set(
             policyKeys.version(meta.tenant_id, meta.policy_id, meta.version),
-            JSON.stringify(meta),
+            JSON.stringify(storedMeta(meta)),
+            { nx: true },
           )
           .exec();
       } catch (error) {
@@ -102,11 +114,6 @@ export function createRedisPolicyPublisher(
       } catch (error) {
         throw unavailable("switching the policy's active version", error);
       }
-    },
-
-    async pointer(tenantId, policyId) {
-      const value = await redis.get<PolicyPointer>(policyKeys.pointer(tenantId, policyId));
-      return value ?? undefined;
     },
   };
 }

@@ -1,3 +1,4 @@
+import { timestampDate } from "@bufbuild/protobuf/wkt";
 /**
  * ApiKeyService: the API keys of the caller's tenant, for admins only (api_keys.read /
  * api_keys.write; see permissions.ts). A key's secret exists once, in the CreateApiKey
@@ -59,9 +60,8 @@ export function apiKeyService(deps: FunctionsDeps): Partial<ServiceImpl<typeof A
           field: "scopes",
         });
       }
-      const expiresAt = req.expiresAt
-        ? new Date(Number(req.expiresAt.seconds) * 1000 + Math.floor(req.expiresAt.nanos / 1e6))
-        : null;
+      // protovalidate bounds it to years 0001–9999, so the Date is always valid.
+      const expiresAt = req.expiresAt ? timestampDate(req.expiresAt) : null;
       if (expiresAt && expiresAt.getTime() <= deps.now().getTime()) {
         throw new FulcrumError("Invalid", "expires_at must be in the future", {
           field: "expires_at",
@@ -85,7 +85,9 @@ export function apiKeyService(deps: FunctionsDeps): Partial<ServiceImpl<typeof A
           userId,
           name: req.name,
           scopes,
-          createdBy: caller.userId,
+          // The person behind the call: a key minted for someone else acts as them, but
+          // whoever minted it is who creates keys with it.
+          createdBy: caller.keyCreatedBy ?? caller.userId,
           expiresAt,
         });
         await recordAudit(tx, caller.tenantId, caller, {

@@ -32,9 +32,9 @@ import { listPolicies, listPolicyVersions } from "../policies/policy-list.js";
 import { toPolicyProto, toVersionProto } from "../policies/policy-rows.js";
 import {
   activationsByVersion,
-  latestVersion,
   loadPolicy,
   loadVersion,
+  policyView,
   requireOwnTenant,
   requirePolicyId,
 } from "../policies/policy-store.js";
@@ -67,9 +67,10 @@ export function policyManagementService(
       const caller = tenantCaller(ctx);
       requirePermission(caller, "policies.read");
       const id = requirePolicyId(req.policyId);
-      const policy = await inTenant(deps.db, caller.tenantId, async (tx) =>
-        toPolicyProto(await loadPolicy(tx, id), await latestVersion(tx, id)),
-      );
+      const policy = await inTenant(deps.db, caller.tenantId, async (tx) => {
+        const row = await loadPolicy(tx, id);
+        return toPolicyProto(row, await policyView(tx, row));
+      });
       return create(GetPolicyResponseSchema, { policy });
     },
 
@@ -84,6 +85,8 @@ export function policyManagementService(
     async deletePolicy(req, ctx) {
       const caller = tenantCaller(ctx);
       requirePermission(caller, "policies.write");
+      // Archiving a published policy unpublishes it: deletePolicy also requires
+      // `policies.publish` then (it knows once the row is locked).
       await deletePolicy(deps, caller, req.policyId);
       return create(DeletePolicyResponseSchema);
     },
@@ -134,7 +137,9 @@ export function policyManagementService(
 
     async dryRunPolicy(req, ctx) {
       const caller = tenantCaller(ctx);
-      requirePermission(caller, "policies.read");
+      // An inline (unsaved) definition is compiled: arbitrary Rego through OPA, so writing
+      // policies is required; a stored version only needs reading.
+      requirePermission(caller, req.policy ? "policies.write" : "policies.read");
       return dryRunPolicy(deps, caller, req);
     },
 

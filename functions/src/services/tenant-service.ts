@@ -1,10 +1,11 @@
 /**
  * TenantService: the platform operator's API (the auth interceptor admits only the
  * platform key here). `tenants` is not granted to the application role, so every call
- * goes through `deps.adminDb`, the owner connection. Writes still run inside
- * `inTenant(adminDb, tenantId, …)`, which sets `fulcrum.current_tenant`: the owner
- * bypasses row-level security, but the rows it writes are then the same as any
- * tenant-scoped write would make, and the audit helper is the same one.
+ * goes through `deps.platformDb`, connected as `fulcrum_platform` (migration 0003): the
+ * application's grants plus SELECT/INSERT/UPDATE on `tenants`, no superuser, no
+ * BYPASSRLS. Row-level security applies to it on every tenant table, so writes of a
+ * tenant's users, keys and audit rows run inside `inTenant(platformDb, tenantId, …)`,
+ * which sets `fulcrum.current_tenant` as every tenant-scoped write does.
  */
 import type { ServiceImpl } from "@connectrpc/connect";
 import { and, asc, eq, type SQL, sql } from "drizzle-orm";
@@ -30,17 +31,17 @@ import { type TenantRow, tenantStatusFromProto, toTenantProto } from "../tenancy
 import { normaliseEmail, toUserProto } from "../tenancy/user-rows.js";
 
 const PLATFORM: Principal = { kind: "platform_admin" };
-const NOT_CONFIGURED = "the tenant service is not configured (DATABASE_ADMIN_URL)";
+const NOT_CONFIGURED = "the tenant service is not configured (DATABASE_PLATFORM_URL)";
 
 export function tenantService(deps: FunctionsDeps): Partial<ServiceImpl<typeof TenantService>> {
-  const adminDb = (): Db => {
-    if (!deps.adminDb) throw new FulcrumError("FailedPrecondition", NOT_CONFIGURED);
-    return deps.adminDb;
+  const platformDb = (): Db => {
+    if (!deps.platformDb) throw new FulcrumError("FailedPrecondition", NOT_CONFIGURED);
+    return deps.platformDb;
   };
 
   /** A read outside any tenant (tenants has no RLS), with database errors translated. */
   async function read<T>(fn: (db: Db) => Promise<T>): Promise<T> {
-    const db = adminDb();
+    const db = platformDb();
     try {
       return await fn(db);
     } catch (error) {
@@ -60,7 +61,7 @@ export function tenantService(deps: FunctionsDeps): Partial<ServiceImpl<typeof T
      * audit rows, in one transaction: a failure (a taken slug) leaves nothing behind.
      */
     async createTenant(req) {
-      const db = adminDb();
+      const db = platformDb();
       const tenantId = crypto.randomUUID();
       const email = normaliseEmail(req.adminEmail);
       return inTenant(
@@ -157,7 +158,7 @@ export function tenantService(deps: FunctionsDeps): Partial<ServiceImpl<typeof T
           field: "update_mask",
         });
       }
-      return inTenant(adminDb(), id, async (tx) => {
+      return inTenant(platformDb(), id, async (tx) => {
         const [current] = await tx.select().from(tenants).where(eq(tenants.id, id)).for("update");
         if (!current) throw new FulcrumError("NotFound", `tenant ${id} not found`);
         const changes: Record<string, { from: string; to: string }> = {};

@@ -1,6 +1,5 @@
 import { FulcrumError } from "../../../core/errors/fulcrum-error.js";
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { isUuid } from "../../../core/ids/uuid.js";
 
 /**
  * An id from a request, checked and lower-cased before it reaches SQL. protovalidate
@@ -9,7 +8,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * InvalidArgument naming the field instead of a database cast error.
  */
 export function requireUuid(field: string, value: string): string {
-  if (!UUID.test(value)) {
+  if (!isUuid(value)) {
     throw new FulcrumError(
       "Invalid",
       `${field} must be a UUID, got ${JSON.stringify(value.slice(0, 64))}`,
