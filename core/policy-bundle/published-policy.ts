@@ -49,6 +49,15 @@ export interface PublishedPolicy {
   wasm_sha256: string;
   /** Always {@link POLICY_ENTRYPOINT} today. */
   entrypoint: string;
+  /**
+   * How the version was written. A Worker cannot compile wasm from bytes at run time
+   * ("Wasm code generation disallowed by embedder", verified in workerd), so the edge
+   * cannot instantiate `wasm_sha256`'s module from Redis; structured rules therefore
+   * also travel as data (`rules`), which a bundled evaluator can interpret.
+   */
+  source_kind: "rego" | "rules";
+  /** The structured rules in proto3 JSON (`fulcrum.policy.v1.Rule`), when source_kind is "rules". */
+  rules?: unknown[];
   enforcement: Enforcement;
   dry_run: boolean;
   priority: number;

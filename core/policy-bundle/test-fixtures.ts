@@ -2,7 +2,9 @@
 import type { PublishedPolicy } from "./published-policy.js";
 
 export function meta(overrides: Partial<PublishedPolicy> = {}): PublishedPolicy {
+  const { source_kind = "rego", ...rest } = overrides;
   return {
+    source_kind,
     tenant_id: "t1",
     policy_id: "p1",
     name: "Policy one",
@@ -14,6 +16,6 @@ export function meta(overrides: Partial<PublishedPolicy> = {}): PublishedPolicy 
     dry_run: false,
     priority: 0,
     scope: {},
-    ...overrides,
+    ...rest,
   };
 }

@@ -15,6 +15,7 @@ import {
   DENY_DELETE_REGO,
   failure,
   must,
+  toolRule,
   uniqueName,
   WARN_ALWAYS_REGO,
 } from "../harness/policy-fixtures.js";
@@ -62,6 +63,25 @@ const auditActions = async (policyId: string) =>
   ).rows as { action: string; details: Record<string, unknown> }[];
 
 describe("ActivatePolicyVersion", () => {
+  it("publishes structured rules as data too, since a Worker cannot compile their wasm", async () => {
+    const t = await stack.createTenant();
+    const policies = stack.client(PolicyService, t.adminKey);
+    const created = await policies.createPolicy({
+      policy: { name: uniqueName("rules"), rules: [toolRule("rm_rf")] },
+    });
+    const id = must(created.policy).policyId;
+    await policies.activatePolicyVersion({ policyId: id, version: 1 });
+    const meta = await stack.redis.get<PublishedPolicy>(stack.keys.version(t.tenantId, id, 1));
+    expect(meta?.source_kind).toBe("rules");
+    expect(meta?.rules).toEqual([
+      expect.objectContaining({
+        name: "block rm_rf",
+        ruleType: "RULE_TYPE_TOOL_RESTRICTION",
+        actions: [expect.objectContaining({ type: "ACTION_TYPE_DENY" })],
+      }),
+    ]);
+  });
+
   it("publishes the wasm, the version's metadata, the pointer and the active set", async () => {
     const t = await tenantWithPolicy();
     const res = await t.policies.activatePolicyVersion({ policyId: t.id, version: 1 });
@@ -91,9 +111,11 @@ describe("ActivatePolicyVersion", () => {
       sha256: t.v1.sha256,
       wasm_sha256: wasmSha256,
       entrypoint: "fulcrum/entry/result",
+      source_kind: "rego",
       enforcement: "BLOCK",
       dry_run: false,
     });
+    expect(meta).not.toHaveProperty("rules");
     expect(await pointer(t.tenantId, t.id)).toMatchObject({
       version: 1,
       sha256: t.v1.sha256,

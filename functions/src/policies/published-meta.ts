@@ -6,6 +6,7 @@
  * left out of what is published (it can change; a version's metadata never does) and is
  * added only for evaluation here (dry run).
  */
+import { toJson } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { FulcrumError } from "../../../core/errors/fulcrum-error.js";
 import type { Phase as PhaseName } from "../../../core/policy/tenant-config.js";
@@ -14,7 +15,7 @@ import type {
   PublishedPolicyScope,
 } from "../../../core/policy-bundle/published-policy.js";
 import { Phase } from "../../../proto/gen/fulcrum/policy/v1/evaluation_pb.js";
-import type { Policy } from "../../../proto/gen/fulcrum/policy/v1/policy_pb.js";
+import { type Policy, RuleSchema } from "../../../proto/gen/fulcrum/policy/v1/policy_pb.js";
 import { fromStoredDefinition } from "./policy-definition.js";
 import { enforcementFromProto } from "./policy-lifecycle.js";
 import type { PolicyRow, VersionWithWasm } from "./policy-store.js";
@@ -62,6 +63,9 @@ export function publishedMeta(target: PublishTarget): PublishedPolicy {
     sha256: target.sha256,
     wasm_sha256: target.wasmSha256,
     entrypoint: target.entrypoint,
+    ...(d.rules.length > 0
+      ? { source_kind: "rules" as const, rules: d.rules.map((r) => toJson(RuleSchema, r)) }
+      : { source_kind: "rego" as const }),
     enforcement: enforcementFromProto(d.enforcement),
     dry_run: d.dryRun,
     priority: d.priority,
