@@ -7,7 +7,6 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { serve } from "@hono/node-server";
 import { Client, neonConfig, Pool } from "@neondatabase/serverless";
 import { Redis } from "@upstash/redis";
-import { inject } from "vitest";
 import { type PolicyKeys, policyKeysIn } from "../../core/distribution/policy-keys.js";
 import { migrate } from "../../db/migrate.js";
 import { configureNeonForLocalProxy } from "../../db/neon-local-proxy.js";
@@ -55,8 +54,20 @@ export interface FunctionsStack {
   stop(): Promise<void>;
 }
 
-export async function startFunctionsStack(): Promise<FunctionsStack> {
-  const pg = inject("pgAddress");
+/** Where PostgreSQL and Redis run; inside Vitest, what the integration setup provides. */
+export interface StackServices {
+  pgAddress: string;
+  redisUrl: string;
+}
+
+async function providedServices(): Promise<StackServices> {
+  // Imported lazily so benchmarks can use this harness outside Vitest.
+  const { inject } = await import("vitest");
+  return { pgAddress: inject("pgAddress"), redisUrl: inject("redisUrl") };
+}
+
+export async function startFunctionsStack(services?: StackServices): Promise<FunctionsStack> {
+  const { pgAddress: pg, redisUrl } = services ?? (await providedServices());
   const database = `fulcrum_fn_${randomBytes(4).toString("hex")}`;
   const proxy = await startPgWsProxy({ port: 0, host: "127.0.0.1", allowedTargets: [pg] });
   configureNeonForLocalProxy(neonConfig, proxy.port);
@@ -73,7 +84,7 @@ export async function startFunctionsStack(): Promise<FunctionsStack> {
   const token = randomBytes(16).toString("hex");
   const upstash: UpstashRestServer = await startUpstashRestServer({
     port: 0,
-    redisUrl: inject("redisUrl"),
+    redisUrl,
     token,
   });
   const platformKey = `fk_${randomBytes(32).toString("base64url")}`;
