@@ -22,6 +22,7 @@ export default defineConfig({
             "scripts/**/*.test.ts",
             "functions/**/*.test.ts",
             "db/**/*.test.ts",
+            "sdk/**/*.test.ts",
           ],
           environment: "node",
         },

@@ -11,7 +11,11 @@
  *   the edge evaluates when a request names none.
  * - `generation(t)`: a counter bumped on every pointer change, so the edge can revalidate
  *   its cache of a tenant with one cheap read.
+ * - `apiKey(hash)`: the record of one usable API key (core/distribution/key-records.ts),
+ *   in the same namespace.
  */
+import { keyRecord } from "./key-records.js";
+
 /** The default namespace; a deployment may use its own to share one Redis between stages. */
 export const DEFAULT_POLICY_KEY_NAMESPACE = "fulcrum:v1";
 
@@ -32,6 +36,7 @@ export function policyKeysIn(namespace: string = DEFAULT_POLICY_KEY_NAMESPACE) {
     pointer: (tenantId: string, policyId: string) => `${namespace}:pointer:${tenantId}:${policyId}`,
     activeSet: (tenantId: string) => `${namespace}:tenant:${tenantId}:active`,
     generation: (tenantId: string) => `${namespace}:tenant:${tenantId}:generation`,
+    apiKey: keyRecord(namespace),
   } as const;
 }
 

@@ -41,7 +41,7 @@ describe("prepareTenantData", () => {
             { type: "TOOL_RESTRICTION", denied_tools: ["a"] },
             { id: "hi", type: "APPROVAL_REQUIRED", priority: 9, tools: ["b*"], severity: "LOW" },
             { id: "off", type: "TOOL_RESTRICTION", enabled: false, denied_tools: ["*"] },
-            { id: "rate", type: "RATE_LIMIT" },
+            { id: "rate", type: "RATE_LIMIT", requests_per_minute: 60 },
             { id: "empty", type: "APPROVAL_REQUIRED", tools: [] },
             { id: "audit", type: "TOOL_RESTRICTION", action: "AUDIT", denied_tools: ["c"] },
             { id: "default", type: "TOOL_RESTRICTION", action: "", denied_tools: ["d"] },

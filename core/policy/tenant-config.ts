@@ -129,9 +129,25 @@ export interface RbacRule extends RuleBase<"RBAC"> {
   models?: string[];
 }
 
-/** Enforced at the edge (Redis), ignored by the Rego library: its parameters are not checked here. */
+/**
+ * Enforced at the edge (Redis, core/rate-limit/), ignored by the Rego library. Each
+ * limit set becomes one edge rate limit (core/rate-limit/rate-limit-rules.ts); at
+ * least one is required. Limits are integers >= 1.
+ */
 export interface RateLimitRule extends RuleBase<"RATE_LIMIT"> {
-  [param: string]: unknown;
+  requests_per_minute?: number;
+  requests_per_hour?: number;
+  tokens_per_minute?: number;
+  /** Whose counter: default "tenant" (one counter for the whole tenant). */
+  per?: "tenant" | "api_key" | "workflow" | "tool";
+  /** Default "sliding_window". */
+  algorithm?: "sliding_window" | "token_bucket";
+  /** token_bucket with a single limit only: the bucket's capacity; default the limit. */
+  burst?: number;
+  /** When Redis is unreachable; default FAIL_CLOSED. */
+  failure_mode?: "FAIL_CLOSED" | "FAIL_OPEN";
+  /** per "tool" only: globs naming the tools limited (non-empty); default every tool. */
+  tools?: string[];
 }
 
 export type Rule =

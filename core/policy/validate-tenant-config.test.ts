@@ -237,10 +237,69 @@ describe("validateTenantConfig", () => {
     ]);
   });
 
-  it("lets RATE_LIMIT rules carry their edge parameters but checks the common fields", () => {
-    expect(validateTenantConfig(withRule({ type: "RATE_LIMIT", per_minute: 5 }))).toEqual([]);
-    expect(paths(validateTenantConfig(withRule({ type: "RATE_LIMIT", action: "deny" })))).toEqual([
+  it("checks RATE_LIMIT rules' edge parameters strictly, and their common fields", () => {
+    const rate = { type: "RATE_LIMIT", requests_per_minute: 5 };
+    expect(validateTenantConfig(withRule(rate))).toEqual([]);
+    expect(
+      validateTenantConfig(
+        withRule({
+          type: "RATE_LIMIT",
+          tokens_per_minute: 1000,
+          per: "tool",
+          tools: ["search_*"],
+          algorithm: "token_bucket",
+          burst: 2000,
+          failure_mode: "FAIL_OPEN",
+        }),
+      ),
+    ).toEqual([]);
+    expect(paths(validateTenantConfig(withRule({ ...rate, action: "deny" })))).toEqual([
       "policies.p1.rules[0].action",
+    ]);
+    // A misspelled limit is an error, not an absent one; so is a rule limiting nothing.
+    expect(validateTenantConfig(withRule({ type: "RATE_LIMIT", per_minute: 5 }))).toEqual([
+      { path: "policies.p1.rules[0].per_minute", message: "unknown RATE_LIMIT rule field" },
+      {
+        path: "policies.p1.rules[0]",
+        message:
+          "a RATE_LIMIT rule needs at least one of requests_per_minute, requests_per_hour, tokens_per_minute",
+      },
+    ]);
+    expect(
+      paths(
+        validateTenantConfig(
+          withRule({
+            type: "RATE_LIMIT",
+            requests_per_minute: 0,
+            requests_per_hour: 1.5,
+            tokens_per_minute: "9",
+            per: "user",
+            algorithm: "leaky",
+            failure_mode: "fail_open",
+            burst: 3,
+            tools: ["x"],
+          }),
+        ),
+      ),
+    ).toEqual([
+      "policies.p1.rules[0].requests_per_minute",
+      "policies.p1.rules[0].requests_per_hour",
+      "policies.p1.rules[0].tokens_per_minute",
+      "policies.p1.rules[0].per",
+      "policies.p1.rules[0].algorithm",
+      "policies.p1.rules[0].failure_mode",
+      "policies.p1.rules[0].burst",
+      "policies.p1.rules[0].tools",
+    ]);
+    expect(
+      paths(
+        validateTenantConfig(
+          withRule({ ...rate, tokens_per_minute: 9, algorithm: "token_bucket", burst: 10 }),
+        ),
+      ),
+    ).toEqual(["policies.p1.rules[0].burst"]);
+    expect(paths(validateTenantConfig(withRule({ ...rate, per: "tool", tools: [] })))).toEqual([
+      "policies.p1.rules[0].tools",
     ]);
   });
 

@@ -7,11 +7,12 @@
  * nothing. So every value is checked against policies/README.md exactly:
  *
  * - the tenant, policy, scope and rule objects may hold only their documented
- *   keys (each rule family its own; RATE_LIMIT rules, enforced at the edge,
- *   carry free-form parameters besides the common fields);
+ *   keys (each rule family its own; RATE_LIMIT rules, enforced at the edge by
+ *   core/rate-limit/, are checked here as strictly as the others);
  * - required: `policies`; per policy `name`, `version`, `status`,
  *   `enforcement`, `rules`; per rule `type`; per COST_CONTROL rule
- *   `max_cost_per_call_usd`;
+ *   `max_cost_per_call_usd`; per RATE_LIMIT rule at least one of
+ *   `requests_per_minute`, `requests_per_hour`, `tokens_per_minute`;
  * - enum values exactly as documented (upper case); rule `action` may also be
  *   "" (documented: the family default);
  * - lists are arrays of strings; numbers are finite; the cost limit is >= 0;
@@ -24,6 +25,12 @@
  * Pure and web-standard: used by prepareTenantData, the edge at startup and tests.
  */
 import { RE2JS } from "@bufbuild/re2";
+import {
+  countProblem,
+  RATE_LIMIT_ALGORITHMS,
+  RATE_LIMIT_FAILURE_MODES,
+  RATE_LIMIT_SCOPES,
+} from "../rate-limit/rate-limit-spec.js";
 import type { TenantConfig } from "./tenant-config.js";
 
 export interface ConfigProblem {
@@ -76,16 +83,30 @@ const RULE_KEYS = [
 ];
 
 type ListKind = "strings" | "globs" | "regexes" | "phases" | "fields";
+/** A positive integer (a rate limit), or one of a fixed list of strings. */
+type ValueKind = "number" | "boolean" | "count" | { oneOf: readonly string[] };
 
-/** Each rule family's own keys and what they hold; `null`: free-form parameters. */
-const FAMILIES: Record<string, Record<string, ListKind | "number" | "boolean"> | null> = {
+/** RATE_LIMIT's limits: each becomes one edge rate limit (core/rate-limit/rate-limit-rules.ts). */
+export const RATE_LIMIT_PARAMS = ["requests_per_minute", "requests_per_hour", "tokens_per_minute"];
+
+/** Each rule family's own keys and what they hold. */
+const FAMILIES: Record<string, Record<string, ListKind | ValueKind>> = {
   MODEL_RESTRICTION: { allowed_models: "globs", denied_models: "globs" },
   TOOL_RESTRICTION: { allowed_tools: "globs", denied_tools: "globs" },
   APPROVAL_REQUIRED: { tools: "globs" },
   CONTENT_FILTER: { patterns: "regexes", case_insensitive: "boolean", fields: "fields" },
   COST_CONTROL: { max_cost_per_call_usd: "number" },
   RBAC: { allowed_roles: "strings", denied_roles: "strings", tools: "globs", models: "globs" },
-  RATE_LIMIT: null,
+  RATE_LIMIT: {
+    requests_per_minute: "count",
+    requests_per_hour: "count",
+    tokens_per_minute: "count",
+    per: { oneOf: RATE_LIMIT_SCOPES },
+    algorithm: { oneOf: RATE_LIMIT_ALGORITHMS },
+    burst: "count",
+    failure_mode: { oneOf: RATE_LIMIT_FAILURE_MODES },
+    tools: "globs",
+  },
 };
 
 const show = (v: unknown): string => {
@@ -255,7 +276,7 @@ class Checker {
       this.enumValue(rule.severity, SEVERITIES, `${path}.severity`, "severity");
     }
     // An unknown type has no known fields: its parameters are not reported on top.
-    if (family === undefined || family === null) return;
+    if (family === undefined) return;
     this.keys(rule, [...RULE_KEYS, ...Object.keys(family)], path, `${type} rule`);
     for (const [k, kind] of Object.entries(family)) {
       const v = rule[k];
@@ -266,7 +287,33 @@ class Checker {
       }
       if (kind === "boolean") this.boolean(v, at);
       else if (kind === "number") this.number(v, at, 0);
+      else if (kind === "count") {
+        const problem = countProblem(v);
+        if (problem) this.add(at, problem);
+      } else if (typeof kind === "object") this.enumValue(v, kind.oneOf, at, k);
       else this.list(v, kind, at);
+    }
+    if (type === "RATE_LIMIT") this.rateLimit(rule, path);
+  }
+
+  /** What RATE_LIMIT's parameters need beyond their types: see rate-limit-rules.ts. */
+  rateLimit(rule: Json, path: string): void {
+    if (RATE_LIMIT_PARAMS.every((k) => rule[k] === undefined)) {
+      this.add(path, `a RATE_LIMIT rule needs at least one of ${oneOf(RATE_LIMIT_PARAMS)}`);
+    }
+    if (rule.burst !== undefined) {
+      if (rule.algorithm !== "token_bucket") {
+        this.add(`${path}.burst`, 'is for algorithm "token_bucket" only');
+      } else if (RATE_LIMIT_PARAMS.filter((k) => rule[k] !== undefined).length > 1) {
+        // One capacity cannot fit requests and tokens alike.
+        this.add(`${path}.burst`, "needs a rule with a single limit");
+      }
+    }
+    if (rule.tools !== undefined) {
+      if (rule.per !== "tool") this.add(`${path}.tools`, 'is for per "tool" only');
+      else if (Array.isArray(rule.tools) && rule.tools.length === 0) {
+        this.add(`${path}.tools`, "must not be empty (leave it out to limit every tool)");
+      }
     }
   }
 

@@ -6,6 +6,7 @@ import { createDb, type Db } from "../../db/client.js";
 import { type Authenticator, createAuthenticator } from "./auth/authenticator.js";
 import type { FunctionsConfig } from "./config.js";
 import { createOpaPolicyCompiler, type PolicyCompiler } from "./policy-compiler/index.js";
+import { createRedisKeyPublisher, type KeyPublisher } from "./publish/key-publisher.js";
 import { createRedisPolicyPublisher, type PolicyPublisher } from "./publish/policy-publisher.js";
 import { createEvaluationSandbox, type EvaluationSandbox } from "./sandbox/evaluation-sandbox.js";
 
@@ -24,6 +25,8 @@ export interface FunctionsDeps {
   authenticator: Authenticator;
   compiler: PolicyCompiler;
   publisher: PolicyPublisher;
+  /** The edge's API-key records (core/distribution/key-records.ts), same namespace. */
+  keyPublisher: KeyPublisher;
   /** Worker threads with time and memory limits, where dry runs evaluate tenant wasm. */
   sandbox: EvaluationSandbox;
   logger: Logger;
@@ -44,6 +47,7 @@ export function createFunctionsDeps(config: FunctionsConfig): FunctionsDeps {
     ? createDb({ connectionString: config.databasePlatformUrl, max: 2, ...common })
     : undefined;
   const redis = new Redis({ url: config.redisRestUrl, token: config.redisRestToken });
+  const keys = policyKeysIn(config.redisKeyNamespace);
   const now = () => new Date();
   const sandbox = createEvaluationSandbox();
   return {
@@ -54,7 +58,8 @@ export function createFunctionsDeps(config: FunctionsConfig): FunctionsDeps {
       opaBin: config.opaBin,
       ...(config.opaCapabilitiesPath ? { capabilitiesPath: config.opaCapabilitiesPath } : {}),
     }),
-    publisher: createRedisPolicyPublisher(redis, policyKeysIn(config.redisKeyNamespace), now),
+    publisher: createRedisPolicyPublisher(redis, keys, now),
+    keyPublisher: createRedisKeyPublisher(redis, keys.apiKey, now),
     logger,
     sandbox,
     now,

@@ -64,6 +64,18 @@ export async function startUpstashRestServer(
     maxRetriesPerRequest: 1,
   });
   await redis.connect();
+  // While Redis is down, ioredis reconnects and emits "error" on every attempt; the
+  // requests that fail meanwhile are answered as errors. Report a lost connection once,
+  // not once per attempt (and never as an "Unhandled error event").
+  let reported = false;
+  redis.on("error", (error: Error) => {
+    if (reported) return;
+    reported = true;
+    process.stderr.write(`[upstash-rest-server] Redis connection failed: ${error.message}\n`);
+  });
+  redis.on("ready", () => {
+    reported = false;
+  });
   const scripts = new ScriptRegistry();
   const expectedToken = digest(options.token);
 

@@ -135,7 +135,7 @@ function rule(r: Rng, index: number): Record<string, unknown> {
       // Unknown rule types are configuration errors (validate-tenant-config.ts):
       // only RATE_LIMIT, drawing as the former pick did so later cases are unchanged.
       r.next();
-      return { ...common, type: "RATE_LIMIT" };
+      return { ...common, type: "RATE_LIMIT", requests_per_minute: 60 };
   }
 }
 

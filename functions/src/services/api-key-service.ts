@@ -6,7 +6,10 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
  * the hash (`apiKeyColumns`), and audit rows carry the prefix and scopes, never either.
  *
  * Revocation is idempotent, as the contract says: revoking a revoked key returns it
- * unchanged and writes no second audit row.
+ * unchanged and writes no second audit row (but deletes its edge record again).
+ *
+ * After the commit, a created key's record is written to the edge's key store and a
+ * revoked key's record deleted (tenancy/key-distribution.ts).
  */
 import type { ServiceImpl } from "@connectrpc/connect";
 import { and, desc, eq, isNull, type SQL, sql } from "drizzle-orm";
@@ -15,7 +18,7 @@ import { apiKeys, users } from "../../../db/schema/index.js";
 import type { ApiKeyService } from "../../../proto/gen/fulcrum/tenant/v1/api_key_service_pb.js";
 import { recordAudit } from "../audit/audit-trail.js";
 import { requirePermission } from "../auth/permissions.js";
-import { tenantCaller } from "../auth/principal.js";
+import { type TenantPrincipal, tenantCaller } from "../auth/principal.js";
 import { inTenant, type Tx } from "../db/tenant-transaction.js";
 import type { FunctionsDeps } from "../deps.js";
 import {
@@ -35,12 +38,35 @@ import {
   toApiKeyProto,
 } from "../tenancy/api-key-rows.js";
 import { optionalUuid, requireUuid } from "../tenancy/ids.js";
+import { keySyncFor, stageKeySync } from "../tenancy/key-distribution.js";
 
 async function loadKey(tx: Tx, id: string, lock = false): Promise<ApiKeyRow> {
   const query = tx.select(apiKeyColumns).from(apiKeys).where(eq(apiKeys.id, id));
   const [row] = lock ? await query.for("update") : await query;
   if (!row) throw new FulcrumError("NotFound", `API key ${id} not found`);
   return row;
+}
+
+/** Revokes `id` (a revoked key stays as it is, with no second audit row). */
+async function revokeInTx(tx: Tx, caller: TenantPrincipal, id: string): Promise<ApiKeyRow> {
+  const current = await loadKey(tx, id, true);
+  if (current.revokedAt) return current;
+  if (current.scopes.includes("manage")) {
+    await assertAdminAccessRemains(tx, { withoutKey: id });
+  }
+  const [revoked] = await tx
+    .update(apiKeys)
+    .set({ revokedAt: sql`now()` })
+    .where(eq(apiKeys.id, id))
+    .returning(apiKeyColumns);
+  if (!revoked) throw new Error("update returned no row");
+  await recordAudit(tx, caller.tenantId, caller, {
+    action: "api_key.revoked",
+    targetType: "api_key",
+    targetId: id,
+    details: apiKeyAuditDetails(revoked),
+  });
+  return revoked;
 }
 
 export function apiKeyService(deps: FunctionsDeps): Partial<ServiceImpl<typeof ApiKeyService>> {
@@ -67,7 +93,7 @@ export function apiKeyService(deps: FunctionsDeps): Partial<ServiceImpl<typeof A
           field: "expires_at",
         });
       }
-      return inTenant(deps.db, caller.tenantId, async (tx) => {
+      const created = await inTenant(deps.db, caller.tenantId, async (tx) => {
         const [user] = await tx
           .select({ id: users.id, disabledAt: users.disabledAt })
           .from(users)
@@ -96,8 +122,14 @@ export function apiKeyService(deps: FunctionsDeps): Partial<ServiceImpl<typeof A
           targetId: key.row.id,
           details: apiKeyAuditDetails(key.row),
         });
+        // The record goes first (before the commit): the secret is shown only once, so
+        // it must already work at the edge when it is.
+        await stageKeySync(deps, await keySyncFor(tx, eq(apiKeys.id, key.row.id)), {
+          newKeys: true,
+        });
         return { apiKey: toApiKeyProto(key.row), secret: key.secret };
       });
+      return created;
     },
 
     async getApiKey(req, ctx) {
@@ -144,26 +176,14 @@ export function apiKeyService(deps: FunctionsDeps): Partial<ServiceImpl<typeof A
       const caller = tenantCaller(ctx);
       requirePermission(caller, "api_keys.write");
       const id = requireUuid("key_id", req.keyId);
-      return inTenant(deps.db, caller.tenantId, async (tx) => {
-        const current = await loadKey(tx, id, true);
-        if (current.revokedAt) return { apiKey: toApiKeyProto(current) };
-        if (current.scopes.includes("manage")) {
-          await assertAdminAccessRemains(tx, { withoutKey: id });
-        }
-        const [revoked] = await tx
-          .update(apiKeys)
-          .set({ revokedAt: sql`now()` })
-          .where(eq(apiKeys.id, id))
-          .returning(apiKeyColumns);
-        if (!revoked) throw new Error("update returned no row");
-        await recordAudit(tx, caller.tenantId, caller, {
-          action: "api_key.revoked",
-          targetType: "api_key",
-          targetId: id,
-          details: apiKeyAuditDetails(revoked),
-        });
-        return { apiKey: toApiKeyProto(revoked) };
+      const row = await inTenant(deps.db, caller.tenantId, async (tx) => {
+        const revoked = await revokeInTx(tx, caller, id);
+        // Removed before the commit, also when it was revoked already (repeating
+        // RevokeApiKey repairs a record left behind).
+        await stageKeySync(deps, await keySyncFor(tx, eq(apiKeys.id, id)));
+        return revoked;
       });
+      return { apiKey: toApiKeyProto(row) };
     },
   };
 }

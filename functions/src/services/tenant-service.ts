@@ -6,17 +6,22 @@
  * BYPASSRLS. Row-level security applies to it on every tenant table, so writes of a
  * tenant's users, keys and audit rows run inside `inTenant(platformDb, tenantId, …)`,
  * which sets `fulcrum.current_tenant` as every tenant-scoped write does.
+ *
+ * After the commit, the edge's key records follow (tenancy/key-distribution.ts): the
+ * first admin key's record is written on CreateTenant; an UpdateTenant naming `status`
+ * deletes every record of a suspended tenant and rewrites the usable keys' records of an
+ * active one (also when the status did not change, so repeating it repairs a failure).
  */
 import type { ServiceImpl } from "@connectrpc/connect";
 import { and, asc, eq, type SQL, sql } from "drizzle-orm";
 import { FulcrumError } from "../../../core/errors/fulcrum-error.js";
 import type { Db } from "../../../db/client.js";
 import { toDatabaseError } from "../../../db/database-errors.js";
-import { tenants, users } from "../../../db/schema/index.js";
+import { apiKeys, tenants, users } from "../../../db/schema/index.js";
 import type { TenantService } from "../../../proto/gen/fulcrum/tenant/v1/tenant_service_pb.js";
 import { recordAudit } from "../audit/audit-trail.js";
 import type { Principal } from "../auth/principal.js";
-import { inTenant } from "../db/tenant-transaction.js";
+import { inTenant, type Tx } from "../db/tenant-transaction.js";
 import type { FunctionsDeps } from "../deps.js";
 import {
   afterCursor,
@@ -27,6 +32,12 @@ import {
 } from "../pagination/page-token.js";
 import { apiKeyAuditDetails, insertApiKey, toApiKeyProto } from "../tenancy/api-key-rows.js";
 import { requireUuid } from "../tenancy/ids.js";
+import {
+  keySyncFor,
+  NO_KEY_CHANGES,
+  publishKeySync,
+  stageKeySync,
+} from "../tenancy/key-distribution.js";
 import { type TenantRow, tenantStatusFromProto, toTenantProto } from "../tenancy/tenant-rows.js";
 import { normaliseEmail, toUserProto } from "../tenancy/user-rows.js";
 
@@ -64,7 +75,7 @@ export function tenantService(deps: FunctionsDeps): Partial<ServiceImpl<typeof T
       const db = platformDb();
       const tenantId = crypto.randomUUID();
       const email = normaliseEmail(req.adminEmail);
-      return inTenant(
+      const created = await inTenant(
         db,
         tenantId,
         async (tx) => {
@@ -103,6 +114,11 @@ export function tenantService(deps: FunctionsDeps): Partial<ServiceImpl<typeof T
             targetId: key.row.id,
             details: apiKeyAuditDetails(key.row),
           });
+          // Before the commit: the first admin's key must work at the edge when its
+          // secret is shown (once); if Redis is down, nothing is created.
+          await stageKeySync(deps, await keySyncFor(tx, eq(apiKeys.id, key.row.id)), {
+            newKeys: true,
+          });
           return {
             tenant: toTenantProto(tenant),
             adminUser: toUserProto(user),
@@ -112,6 +128,7 @@ export function tenantService(deps: FunctionsDeps): Partial<ServiceImpl<typeof T
         },
         { unique: { tenants_slug_key: `a tenant with slug "${req.slug}" already exists` } },
       );
+      return created;
     },
 
     async getTenant(req) {
@@ -144,8 +161,9 @@ export function tenantService(deps: FunctionsDeps): Partial<ServiceImpl<typeof T
     },
 
     /**
-     * Renames, suspends or reactivates. Suspension needs nothing else: the SQL that
-     * authenticates keys accepts only keys of active tenants. A mask naming only fields
+     * Renames, suspends or reactivates. In the database suspension needs nothing else:
+     * the SQL that authenticates keys accepts only keys of active tenants (the edge's
+     * records are deleted after the commit). A mask naming only fields
      * that already hold the requested values changes nothing and writes no audit row.
      */
     async updateTenant(req) {
@@ -158,7 +176,11 @@ export function tenantService(deps: FunctionsDeps): Partial<ServiceImpl<typeof T
           field: "update_mask",
         });
       }
-      return inTenant(platformDb(), id, async (tx) => {
+      const keysOfTenant = async (tx: Tx, status: TenantRow["status"]) =>
+        paths.includes("status")
+          ? keySyncFor(tx, undefined, { tenantActive: status === "active" })
+          : NO_KEY_CHANGES;
+      const result = await inTenant(platformDb(), id, async (tx) => {
         const [current] = await tx.select().from(tenants).where(eq(tenants.id, id)).for("update");
         if (!current) throw new FulcrumError("NotFound", `tenant ${id} not found`);
         const changes: Record<string, { from: string; to: string }> = {};
@@ -172,7 +194,12 @@ export function tenantService(deps: FunctionsDeps): Partial<ServiceImpl<typeof T
           changes.status = { from: current.status, to: status };
           set.status = status;
         }
-        if (Object.keys(changes).length === 0) return { tenant: toTenantProto(current) };
+        if (Object.keys(changes).length === 0) {
+          return {
+            tenant: toTenantProto(current),
+            sync: await stageKeySync(deps, await keysOfTenant(tx, current.status)),
+          };
+        }
         const [updated] = await tx
           .update(tenants)
           .set({ ...set, updatedAt: sql`now()` })
@@ -185,8 +212,13 @@ export function tenantService(deps: FunctionsDeps): Partial<ServiceImpl<typeof T
           targetId: id,
           details: { changes },
         });
-        return { tenant: toTenantProto(updated) };
+        return {
+          tenant: toTenantProto(updated),
+          sync: await stageKeySync(deps, await keysOfTenant(tx, updated.status)),
+        };
       });
+      await publishKeySync(deps, result.sync, `the change of tenant ${id}`);
+      return { tenant: result.tenant };
     },
   };
 }

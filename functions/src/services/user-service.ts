@@ -6,13 +6,17 @@
  *
  * A user's role and disabled flag bound every key acting as them: the SQL that
  * authenticates keys reads both on every request, so a change here takes effect on the
- * next call without touching the keys.
+ * management API's next call without touching the keys. The edge reads the key records
+ * instead, which carry the role: an UpdateUser naming `role` or `disabled` rewrites the
+ * records of the user's usable keys and deletes the others after the commit
+ * (tenancy/key-distribution.ts), also when nothing changed, so repeating it repairs a
+ * failed write.
  */
 import type { ServiceImpl } from "@connectrpc/connect";
 import { and, asc, eq, isNull, type SQL, sql } from "drizzle-orm";
 import type { PgUpdateSetSource } from "drizzle-orm/pg-core";
 import { FulcrumError } from "../../../core/errors/fulcrum-error.js";
-import { users } from "../../../db/schema/index.js";
+import { apiKeys, users } from "../../../db/schema/index.js";
 import type { UserService } from "../../../proto/gen/fulcrum/tenant/v1/user_service_pb.js";
 import { recordAudit } from "../audit/audit-trail.js";
 import { requirePermission } from "../auth/permissions.js";
@@ -28,6 +32,12 @@ import {
 } from "../pagination/page-token.js";
 import { assertAdminAccessRemains } from "../tenancy/admin-access.js";
 import { requireUuid } from "../tenancy/ids.js";
+import {
+  keySyncFor,
+  NO_KEY_CHANGES,
+  publishKeySync,
+  stageKeySync,
+} from "../tenancy/key-distribution.js";
 import {
   normaliseEmail,
   type RoleValue,
@@ -130,7 +140,12 @@ export function userService(deps: FunctionsDeps): Partial<ServiceImpl<typeof Use
           field: "role",
         });
       }
-      return inTenant(deps.db, caller.tenantId, async (tx) => {
+      const touchesKeys = paths.includes("role") || paths.includes("disabled");
+      const keysOfUser = async (tx: Tx) =>
+        touchesKeys
+          ? stageKeySync(deps, await keySyncFor(tx, eq(apiKeys.userId, id)))
+          : NO_KEY_CHANGES;
+      const result = await inTenant(deps.db, caller.tenantId, async (tx) => {
         const current = await loadUser(tx, id, true);
         const changes: Record<string, { from: unknown; to: unknown }> = {};
         const set: PgUpdateSetSource<typeof users> = {};
@@ -147,7 +162,9 @@ export function userService(deps: FunctionsDeps): Partial<ServiceImpl<typeof Use
           changes.disabled = { from: disabled, to: req.disabled };
           set.disabledAt = req.disabled ? sql`now()` : null;
         }
-        if (Object.keys(changes).length === 0) return { user: toUserProto(current) };
+        if (Object.keys(changes).length === 0) {
+          return { user: toUserProto(current), sync: await keysOfUser(tx) };
+        }
         const losesAdmin =
           current.role === "admin" &&
           !disabled &&
@@ -165,8 +182,10 @@ export function userService(deps: FunctionsDeps): Partial<ServiceImpl<typeof Use
           targetId: id,
           details: { changes },
         });
-        return { user: toUserProto(updated) };
+        return { user: toUserProto(updated), sync: await keysOfUser(tx) };
       });
+      await publishKeySync(deps, result.sync, `the change of user ${id}`);
+      return { user: result.user };
     },
   };
 }

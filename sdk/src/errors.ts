@@ -1,0 +1,62 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+
+/** Connect code names (`"InvalidArgument"`, `"Unavailable"`, ...). */
+export type ErrorCode = keyof typeof Code;
+
+/**
+ * Codes that mean "Fulcrum could not be asked" rather than "Fulcrum answered":
+ * the network failed (Unknown, with the fetch error as cause), the call timed out,
+ * the service is down or overloaded (5xx, 429 → Unavailable) or failed inside.
+ * Only these follow the client's failure mode.
+ */
+const TRANSPORT_FAILURES: ReadonlySet<Code> = new Set([
+  Code.Unknown,
+  Code.DeadlineExceeded,
+  Code.Unavailable,
+  Code.Internal,
+  Code.Aborted,
+  Code.DataLoss,
+]);
+
+/**
+ * The one error type the SDK throws. `code` is the Connect code name.
+ * A FulcrumError that reaches the caller is never swallowed by FAIL_OPEN: it is
+ * a mistake to fix (bad input, wrong or missing API key, unknown tenant or
+ * policy, a wrong base URL) or a rate limit — not an outage.
+ */
+export class FulcrumError extends Error {
+  override readonly name = "FulcrumError";
+  readonly code: ErrorCode;
+  /** True when Fulcrum could not be reached or failed (see `isTransportFailure`). */
+  readonly transportFailure: boolean;
+  /** True when the same request may succeed if retried unchanged. */
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.code = code;
+    this.transportFailure = TRANSPORT_FAILURES.has(Code[code]);
+    this.retryable = this.transportFailure || code === "ResourceExhausted";
+  }
+
+  /** Wraps anything a Connect call threw. */
+  static from(reason: unknown): FulcrumError {
+    if (reason instanceof FulcrumError) return reason;
+    const error = ConnectError.from(reason);
+    const code = Code[error.code] as ErrorCode;
+    const cause = error.cause instanceof Error ? `: ${error.cause.message}` : "";
+    const message = error.rawMessage || code;
+    return new FulcrumError(
+      code,
+      cause && !message.includes(cause.slice(2)) ? message + cause : message,
+      {
+        cause: reason,
+      },
+    );
+  }
+}
+
+/** True when the error means Fulcrum could not answer (so the failure mode applies). */
+export function isTransportFailure(error: FulcrumError): boolean {
+  return error.transportFailure;
+}
