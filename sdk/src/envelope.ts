@@ -1,11 +1,11 @@
 import type { JsonObject, MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+// One implementation with the server (core/ids); `npm run build` in sdk/ bundles it in.
+import { uuidv7 } from "../../core/ids/uuidv7.js";
 import { type EventSchema, EventType } from "../../proto/gen/fulcrum/eventstore/v1/event_pb.js";
 import type { FulcrumClient, GuardContext } from "./client.js";
 import type { Decision } from "./decision.js";
 import { FulcrumError } from "./errors.js";
-// One implementation with the server (core/ids); `npm run build` in sdk/ bundles it in.
-import { uuidv7 } from "../../core/ids/uuidv7.js";
 import { SDK_SOURCE } from "./version.js";
 
 export interface EnvelopeOptions {
