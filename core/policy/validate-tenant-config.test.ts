@@ -2,13 +2,9 @@ import { describe, expect, it } from "vitest";
 import fixtureTenants from "../../policies/fixtures/tenants.json";
 import testTenants from "../../policies/fulcrum/governance/testdata/raw.json";
 import { generateCases } from "../../test/harness/policy-cases.js";
+import { globProblem, re2Problem } from "./pattern-syntax.js";
 import { InvalidTenantConfigError, prepareTenantData } from "./prepare-tenant-data.js";
-import {
-  type ConfigProblem,
-  globProblem,
-  re2Problem,
-  validateTenantConfig,
-} from "./validate-tenant-config.js";
+import { type ConfigProblem, validateTenantConfig } from "./validate-tenant-config.js";
 
 /** A tenant with one ACTIVE BLOCK policy `p1` holding `rule`, meant to DENY tool shell_exec. */
 const withRule = (rule: Record<string, unknown>, policy: Record<string, unknown> = {}) => ({

@@ -20,17 +20,17 @@
  * - content patterns compile with RE2 (`@bufbuild/re2`, a port of RE2/J: the
  *   same syntax as the Go and C++ RE2 the OPA runtimes use, up to corner
  *   cases); globs parse as `glob.match` parses them (character classes are
- *   the only syntax it can reject).
+ *   the only syntax it can reject): both checked by pattern-syntax.ts.
  *
  * Pure and web-standard: used by prepareTenantData, the edge at startup and tests.
  */
-import { RE2JS } from "@bufbuild/re2";
 import {
   countProblem,
   RATE_LIMIT_ALGORITHMS,
   RATE_LIMIT_FAILURE_MODES,
   RATE_LIMIT_SCOPES,
 } from "../rate-limit/rate-limit-spec.js";
+import { globProblem, re2Problem } from "./pattern-syntax.js";
 import type { TenantConfig } from "./tenant-config.js";
 
 export interface ConfigProblem {
@@ -119,57 +119,6 @@ const oneOf = (values: readonly string[]): string => values.join(", ");
 
 /** A property path segment: `.key`, or `["key"]` when the key is not an identifier. */
 const key = (k: string): string => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `.${k}` : `[${show(k)}]`);
-
-/** Why RE2 rejects `pattern`, or null when it compiles. */
-export function re2Problem(pattern: string): string | null {
-  try {
-    RE2JS.compile(pattern);
-    return null;
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  }
-}
-
-/**
- * Why glob.match (gobwas/glob, and the wasm runtime's port of it) rejects
- * `pattern`, or null. Only character classes can fail to parse: `[` needs a
- * non-empty class (`[abc]`, `[!abc]`) or a single range `[a-z]` (`[!a-z]`)
- * with lo <= hi, closed by `]`; `\` escapes. Braces and the rest never fail.
- */
-export function globProblem(pattern: string): string | null {
-  const cs = [...pattern];
-  let i = 0;
-  while (i < cs.length) {
-    const c = cs[i++];
-    if (c === "\\") {
-      i++;
-      continue;
-    }
-    if (c !== "[") continue;
-    if (cs[i] === "!") i++;
-    if (i < cs.length && cs[i + 1] === "-") {
-      const lo = cs[i] as string;
-      const hi = cs[i + 2];
-      if (hi === undefined || cs[i + 3] === undefined) return "unexpected end of a character class";
-      if (cs[i + 3] !== "]") return "a character class holds one range at most (`[a-z]`)";
-      if ((hi.codePointAt(0) as number) < (lo.codePointAt(0) as number)) {
-        return `range ${lo}-${hi} is reversed`;
-      }
-      i += 4;
-      continue;
-    }
-    let text = 0;
-    while (i < cs.length && cs[i] !== "]") {
-      if (cs[i] === "\\") i++;
-      i++;
-      text++;
-    }
-    if (i >= cs.length) return "unclosed character class `[`";
-    if (text === 0) return "empty character class";
-    i++;
-  }
-  return null;
-}
 
 class Checker {
   readonly problems: ConfigProblem[] = [];

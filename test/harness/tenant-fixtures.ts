@@ -16,7 +16,8 @@ import {
 } from "../../db/schema/index.js";
 
 /**
- * Fixtures of the tenant-isolation test (test/integration/tenant-isolation.test.ts): the
+ * Fixtures of the row-level isolation tests (test/integration/tenant-isolation.test.ts and
+ * platform-role-isolation.test.ts, through isolation-database.ts): the
  * seeding of a tenant's rows in every tenant table, and a valid new row per table.
  */
 

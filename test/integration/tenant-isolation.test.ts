@@ -1,11 +1,6 @@
-import { randomBytes, randomUUID } from "node:crypto";
-import { join } from "node:path";
-import { Client, neonConfig, Pool } from "@neondatabase/serverless";
+import { randomUUID } from "node:crypto";
 import { eq, getTableName, inArray, sql, TransactionRollbackError } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { createDb, type Db, type Schema } from "../../db/client.js";
-import { migrate } from "../../db/migrate.js";
-import { configureNeonForLocalProxy } from "../../db/neon-local-proxy.js";
+import { describe, expect, it } from "vitest";
 import {
   apiKeys,
   events,
@@ -15,137 +10,27 @@ import {
   tenantTables,
   users,
 } from "../../db/schema/index.js";
-import { InvalidTenantIdError, type TenantTx, withTenant } from "../../db/tenant-context.js";
-import { type PgWsProxy, startPgWsProxy } from "../../scripts/lib/pg-ws-proxy.js";
-import { repoRoot } from "../../scripts/services/service.js";
-import { dropTempDatabase } from "../harness/temp-database.js";
+import { InvalidTenantIdError, withTenant } from "../../db/tenant-context.js";
+import { type DbConnection, expectSqlState } from "../harness/fresh-database.js";
 import {
-  type Ids,
-  newRow,
-  seedTenant,
-  TABLE_KEYS,
-  WASM,
-  WASM_SHA256,
-} from "../harness/tenant-fixtures.js";
+  appendOnlyTables,
+  attempt,
+  type IsolationDatabase,
+  idsOf,
+  useIsolationDatabase,
+} from "../harness/isolation-database.js";
+import { type Ids, newRow, TABLE_KEYS, WASM, WASM_SHA256 } from "../harness/tenant-fixtures.js";
 
-// A fresh database with the real migrations; seeded as the owner (postgres, a superuser,
-// so RLS does not apply to it); then read and written as the application role fulcrum_app
-// (NOSUPERUSER NOBYPASSRLS), as the functions do: drizzle → Neon Pool → proxy → PostgreSQL.
-const PG = inject("pgAddress");
-const DATABASE = `fulcrum_iso_${randomBytes(4).toString("hex")}`;
-
-let proxy: PgWsProxy;
-let admin: Pool;
-let owner: ReturnType<typeof createDb>;
-let app: ReturnType<typeof createDb>;
-/** TenantService's role: fulcrum_app's grants plus `tenants` (migration 0003). */
-let platform: ReturnType<typeof createDb>;
-/** tenant id → the ids of its rows, per table. */
-const seeded = new Map<string, Ids>();
-
-/** The SQLSTATE of a driver error, through drizzle's DrizzleQueryError wrapper. */
-function sqlState(error: unknown): string | undefined {
-  for (let e = error as { code?: unknown; cause?: unknown } | undefined; e; e = e.cause as never) {
-    if (typeof e.code === "string") return e.code;
-  }
-  return undefined;
-}
-
-async function expectSqlState(promise: Promise<unknown>, code: string): Promise<void> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error, `expected SQLSTATE ${code}, but it succeeded`).toBeDefined();
-  expect(sqlState(error)).toBe(code);
-}
-
-type Tx = TenantTx<Schema>;
-const idsOf = (rows: { id: string }[]) => rows.map((r) => r.id).sort();
-
-/** Thrown to roll back a check's transaction once its result is known. */
-class RolledBack<T> extends Error {
-  constructor(readonly result: T) {
-    super("rolled back");
-  }
-}
-
-/**
- * Runs `fn` as the application role in `tenantId`'s context in one transaction that is
- * always rolled back; returns what `fn` returned, or the SQLSTATE it failed with.
- */
-async function attempt<T>(
-  tenantId: string,
-  fn: (tx: Tx) => Promise<T>,
-  db: Db = app.db,
-): Promise<T | string | undefined> {
-  try {
-    await withTenant(db, tenantId, async (tx) => {
-      throw new RolledBack(await fn(tx));
-    });
-  } catch (error) {
-    if (error instanceof RolledBack) return error.result as T;
-    return sqlState(error) ?? String(error);
-  }
-  return undefined;
-}
-
-/** The tenant tables the role may not UPDATE or DELETE (its grants say so). */
-async function appendOnlyTables(conn: ReturnType<typeof createDb>): Promise<Set<string>> {
-  const names = TABLE_KEYS.map((key) => getTableName(tenantTables[key]));
-  const { rows } = await conn.pool.query(
-    `SELECT t AS name FROM unnest($1::text[]) t
-      WHERE NOT has_table_privilege(current_user, t, 'UPDATE')
-        AND NOT has_table_privilege(current_user, t, 'DELETE')
-        AND has_table_privilege(current_user, t, 'INSERT')`,
-    [names],
-  );
-  return new Set(rows.map((r) => String(r.name)));
-}
-
-beforeAll(async () => {
-  proxy = await startPgWsProxy({ port: 0, host: "127.0.0.1", allowedTargets: [PG] });
-  configureNeonForLocalProxy(neonConfig, proxy.port);
-  admin = new Pool({ connectionString: `postgres://postgres@${PG}/postgres` });
-  await admin.query(`CREATE DATABASE ${DATABASE}`);
-
-  const migrator = new Client(`postgres://postgres@${PG}/${DATABASE}`);
-  await migrator.connect();
-  try {
-    await migrate(migrator, join(repoRoot, "db", "migrations"));
-  } finally {
-    await migrator.end();
-  }
-
-  owner = createDb({ connectionString: `postgres://postgres@${PG}/${DATABASE}`, max: 2 });
-  const count = 3 + Math.floor(Math.random() * 3); // 3–5 random tenants
-  for (let i = 1; i <= count; i++) {
-    const tenantId = randomUUID();
-    seeded.set(tenantId, await seedTenant(owner.db, tenantId, i));
-  }
-  // The application role, as the functions connect. max 1: every query and transaction
-  // reuses one connection, so anything a transaction left in the session would show.
-  app = createDb({
-    connectionString: `postgres://fulcrum_app@${PG}/${DATABASE}`,
-    localProxyPort: proxy.port,
-    max: 1,
-  });
-  platform = createDb({
-    connectionString: `postgres://fulcrum_platform@${PG}/${DATABASE}`,
-    localProxyPort: proxy.port,
-    max: 1,
-  });
-}, 60_000);
-
-afterAll(async () => {
-  await app?.close();
-  await platform?.close();
-  await owner?.close();
-  if (admin) {
-    await dropTempDatabase(admin, DATABASE);
-    await admin.end();
-  }
-  await proxy?.close();
+// Row-level tenant isolation as the application role fulcrum_app (NOSUPERUSER
+// NOBYPASSRLS), as the functions connect: drizzle → Neon Pool → proxy → PostgreSQL. A fresh
+// database with the real migrations, seeded as the owner (postgres, a superuser, so RLS
+// does not apply to it) with 3–5 random tenants (test/harness/isolation-database.ts). The
+// platform role fulcrum_platform is checked in platform-role-isolation.test.ts.
+let owner: DbConnection;
+let app: DbConnection;
+let seeded: IsolationDatabase["seeded"];
+useIsolationDatabase((iso) => {
+  ({ owner, app, seeded } = iso);
 });
 
 describe("row-level tenant isolation, as fulcrum_app", () => {
@@ -232,26 +117,34 @@ describe("row-level tenant isolation, as fulcrum_app", () => {
           const what = `${name}: ${me} → ${victim}`;
           // USING hides the victim's rows, so UPDATE/DELETE find nothing to change: no error,
           // 0 rows (PostgreSQL does not reveal whether an invisible row exists).
-          const updated = await attempt(me, (tx) =>
-            tx
-              .update(table)
-              .set({ tenantId: sql`tenant_id` })
-              .where(inArray(table.id, theirs))
-              .returning({ id: table.id }),
+          const updated = await attempt(
+            me,
+            (tx) =>
+              tx
+                .update(table)
+                .set({ tenantId: sql`tenant_id` })
+                .where(inArray(table.id, theirs))
+                .returning({ id: table.id }),
+            app.db,
           );
           expect(updated, `UPDATE ${what}`).toEqual(refused ? "42501" : []);
-          const deleted = await attempt(me, (tx) =>
-            tx.delete(table).where(inArray(table.id, theirs)).returning({ id: table.id }),
+          const deleted = await attempt(
+            me,
+            (tx) => tx.delete(table).where(inArray(table.id, theirs)).returning({ id: table.id }),
+            app.db,
           );
           expect(deleted, `DELETE ${what}`).toEqual(refused ? "42501" : []);
           // Rewriting one's own row to belong to the victim fails WITH CHECK (or, for an
           // append-only table, the missing privilege): 42501 either way.
-          const moved = await attempt(me, (tx) =>
-            tx
-              .update(table)
-              .set({ tenantId: victim })
-              .where(eq(table.id, mine))
-              .returning({ id: table.id }),
+          const moved = await attempt(
+            me,
+            (tx) =>
+              tx
+                .update(table)
+                .set({ tenantId: victim })
+                .where(eq(table.id, mine))
+                .returning({ id: table.id }),
+            app.db,
           );
           expect(moved, `moving ${what}`).toBe("42501");
           checks += 3;
@@ -458,136 +351,5 @@ describe("row-level tenant isolation, as fulcrum_app", () => {
     // A well-formed but unknown tenant simply owns nothing.
     const rows = await withTenant(app.db, randomUUID(), (tx) => tx.select().from(users));
     expect(rows).toEqual([]);
-  });
-});
-
-describe("the platform role fulcrum_platform (TenantService), row-level security included", () => {
-  it("is a login role without superuser, BYPASSRLS, CREATEDB or CREATEROLE, a member of fulcrum_app only", async () => {
-    const { rows } = await platform.pool.query(
-      `SELECT current_user AS name, rolsuper, rolbypassrls, rolcreatedb, rolcreaterole,
-          rolreplication, rolinherit,
-          pg_has_role(current_user, 'fulcrum_app', 'USAGE') AS app_member,
-          pg_has_role(current_user, 'fulcrum_auth', 'MEMBER') AS auth_member,
-          pg_has_role('fulcrum_app', current_user, 'MEMBER') AS app_is_platform
-        FROM pg_roles WHERE rolname = current_user`,
-    );
-    expect(rows).toEqual([
-      {
-        name: "fulcrum_platform",
-        rolsuper: false,
-        rolbypassrls: false,
-        rolcreatedb: false,
-        rolcreaterole: false,
-        rolreplication: false,
-        rolinherit: true,
-        app_member: true,
-        auth_member: false,
-        app_is_platform: false,
-      },
-    ]);
-    // Neither it nor the application can become a more powerful role.
-    for (const role of ["fulcrum_auth", "postgres"]) {
-      await expectSqlState(platform.pool.query(`SET ROLE ${role}`), "42501");
-    }
-    await expectSqlState(app.pool.query("SET ROLE fulcrum_platform"), "42501");
-  });
-
-  it("sees no row of any tenant table without a tenant set, and changes none", async () => {
-    const appendOnly = await appendOnlyTables(platform);
-    expect([...appendOnly].sort()).toEqual(["events", "policy_activations", "policy_versions"]);
-    for (const key of TABLE_KEYS) {
-      const table = tenantTables[key] as typeof users;
-      const name = getTableName(table);
-      expect(await platform.db.select().from(table), name).toEqual([]);
-      const touched = await platform.db
-        .transaction(async (tx) => {
-          const updated = await tx
-            .update(table)
-            .set({ tenantId: sql`tenant_id` })
-            .returning({ id: table.id });
-          const deleted = await tx.delete(table).returning({ id: table.id });
-          return [...updated, ...deleted];
-        })
-        .catch((e: unknown) => sqlState(e));
-      expect(touched, name).toEqual(appendOnly.has(name) ? "42501" : []);
-    }
-  });
-
-  it("cannot bypass row-level security: a tenant set shows that tenant's rows only", async () => {
-    // row_security = off makes a role without BYPASSRLS fail rather than see everything.
-    await expectSqlState(
-      platform.db.transaction(async (tx) => {
-        await tx.execute(sql`set local row_security = off`);
-        return tx.select().from(users);
-      }),
-      "42501",
-    );
-    const tenantIds = [...seeded.keys()];
-    for (const [tenantId, ids] of seeded) {
-      for (const key of TABLE_KEYS) {
-        const table = tenantTables[key] as typeof users;
-        const rows = await withTenant(platform.db, tenantId, (tx) =>
-          tx.select({ id: table.id }).from(table),
-        );
-        expect(idsOf(rows), `${getTableName(table)} of ${tenantId}`).toEqual([...ids[key]].sort());
-      }
-    }
-    // Writing another tenant's row, or moving one's own there, is refused as for fulcrum_app.
-    const [me, victim] = tenantIds as [string, string];
-    await expectSqlState(
-      withTenant(platform.db, me, (tx) =>
-        tx.insert(users).values(newRow("users", victim, seeded) as never),
-      ),
-      "42501",
-    );
-    const moved = await attempt(
-      me,
-      (tx) =>
-        tx
-          .update(users)
-          .set({ tenantId: victim })
-          .where(eq(users.id, (seeded.get(me) as Ids).users[0] as string)),
-      platform.db,
-    );
-    expect(moved).toBe("42501");
-    const theirs = await attempt(
-      me,
-      (tx) =>
-        tx
-          .update(users)
-          .set({ displayName: "pwned" })
-          .where(inArray(users.id, (seeded.get(victim) as Ids).users))
-          .returning({ id: users.id }),
-      platform.db,
-    );
-    expect(theirs).toEqual([]);
-  });
-
-  it("reads, creates and updates tenants (which has no RLS), but never deletes one", async () => {
-    const rows = await platform.db.select({ id: tenants.id }).from(tenants);
-    expect(idsOf(rows)).toEqual([...seeded.keys()].sort());
-    const created = await attempt(
-      randomUUID(),
-      async (tx) => {
-        const [row] = await tx
-          .insert(tenants)
-          .values({ name: "New", slug: `n-${randomBytes(4).toString("hex")}` })
-          .returning({ id: tenants.id });
-        const renamed = await tx
-          .update(tenants)
-          .set({ name: "Renamed" })
-          .where(eq(tenants.id, row?.id as string))
-          .returning({ name: tenants.name });
-        return renamed;
-      },
-      platform.db,
-    );
-    expect(created).toEqual([{ name: "Renamed" }]);
-    await expectSqlState(
-      platform.db.delete(tenants).where(eq(tenants.id, [...seeded.keys()][0] as string)),
-      "42501",
-    );
-    // The application role still may not read it at all.
-    await expectSqlState(app.db.select().from(tenants), "42501");
   });
 });

@@ -6,7 +6,7 @@
  * the field, `negate` wraps it in `not`.
  */
 import { invalid } from "../../../core/errors/fulcrum-error.js";
-import { globProblem, re2Problem } from "../../../core/policy/validate-tenant-config.js";
+import { globProblem, re2Problem } from "../../../core/policy/pattern-syntax.js";
 import {
   type Condition,
   ConditionOperator,
