@@ -164,3 +164,22 @@ export function toPage<R extends { cursor: string; id: string }>(
 ): { rows: R[]; nextPageToken: string } {
   return nextPage(scope, rows, size, (last) => ({ t: last.cursor, i: last.id }));
 }
+
+/**
+ * One page of a list keyed on (created_at, id), the whole protocol in one place: the
+ * caller's token is decoded for `scope`, `fetch` reads up to `limit` rows after `cursor`
+ * (one more than the page, to learn whether another follows), and the page comes back
+ * with its next token.
+ *
+ * @example
+ * const page = await keysetPage(scope, req, (cursor, limit) => query(cursor).limit(limit));
+ */
+export async function keysetPage<R extends { cursor: string; id: string }>(
+  scope: string,
+  request: { pageToken: string; pageSize: number },
+  fetch: (cursor: PageCursor | undefined, limit: number) => Promise<R[]>,
+): Promise<{ rows: R[]; nextPageToken: string }> {
+  const size = pageSize(request.pageSize);
+  const cursor = decodePageToken(scope, request.pageToken);
+  return toPage(scope, await fetch(cursor, size + 1), size);
+}

@@ -12,7 +12,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
  * revoked key's record deleted (tenancy/key-distribution.ts).
  */
 import type { ServiceImpl } from "@connectrpc/connect";
-import { and, desc, eq, isNull, type SQL, sql } from "drizzle-orm";
+import { and, desc, eq, isNull, sql } from "drizzle-orm";
 import { FulcrumError } from "../../../core/errors/fulcrum-error.js";
 import { apiKeys, users } from "../../../db/schema/index.js";
 import type { ApiKeyService } from "../../../proto/gen/fulcrum/tenant/v1/api_key_service_pb.js";
@@ -21,13 +21,7 @@ import { requirePermission } from "../auth/permissions.js";
 import { type TenantPrincipal, tenantCaller } from "../auth/principal.js";
 import { inTenant, type Tx } from "../db/tenant-transaction.js";
 import type { FunctionsDeps } from "../deps.js";
-import {
-  afterCursor,
-  cursorColumn,
-  decodePageToken,
-  pageSize,
-  toPage,
-} from "../pagination/page-token.js";
+import { afterCursor, cursorColumn, keysetPage } from "../pagination/page-token.js";
 import { assertAdminAccessRemains } from "../tenancy/admin-access.js";
 import {
   type ApiKeyRow,
@@ -146,22 +140,22 @@ export function apiKeyService(deps: FunctionsDeps): Partial<ServiceImpl<typeof A
       requirePermission(caller, "api_keys.read");
       const userId = optionalUuid("user_id", req.userId);
       const scope = `api_keys?user=${userId ?? ""}&revoked=${req.includeRevoked}`;
-      const cursor = decodePageToken(scope, req.pageToken);
-      const size = pageSize(req.pageSize);
-      const filters: (SQL | undefined)[] = [
-        userId ? eq(apiKeys.userId, userId) : undefined,
-        req.includeRevoked ? undefined : isNull(apiKeys.revokedAt),
-        afterCursor(apiKeys.createdAt, apiKeys.id, cursor, "desc"),
-      ];
-      const rows = await inTenant(deps.db, caller.tenantId, (tx) =>
-        tx
-          .select({ row: apiKeyColumns, cursor: cursorColumn(apiKeys.createdAt), id: apiKeys.id })
-          .from(apiKeys)
-          .where(and(...filters))
-          .orderBy(desc(apiKeys.createdAt), desc(apiKeys.id))
-          .limit(size + 1),
+      const page = await keysetPage(scope, req, (cursor, limit) =>
+        inTenant(deps.db, caller.tenantId, (tx) =>
+          tx
+            .select({ row: apiKeyColumns, cursor: cursorColumn(apiKeys.createdAt), id: apiKeys.id })
+            .from(apiKeys)
+            .where(
+              and(
+                userId ? eq(apiKeys.userId, userId) : undefined,
+                req.includeRevoked ? undefined : isNull(apiKeys.revokedAt),
+                afterCursor(apiKeys.createdAt, apiKeys.id, cursor, "desc"),
+              ),
+            )
+            .orderBy(desc(apiKeys.createdAt), desc(apiKeys.id))
+            .limit(limit),
+        ),
       );
-      const page = toPage(scope, rows, size);
       return {
         apiKeys: page.rows.map((r) => toApiKeyProto(r.row)),
         nextPageToken: page.nextPageToken,

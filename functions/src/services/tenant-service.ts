@@ -13,7 +13,7 @@
  * active one (also when the status did not change, so repeating it repairs a failure).
  */
 import type { ServiceImpl } from "@connectrpc/connect";
-import { and, asc, eq, type SQL, sql } from "drizzle-orm";
+import { and, asc, eq, sql } from "drizzle-orm";
 import { FulcrumError } from "../../../core/errors/fulcrum-error.js";
 import type { Db } from "../../../db/client.js";
 import { toDatabaseError } from "../../../db/database-errors.js";
@@ -23,13 +23,7 @@ import { recordAudit } from "../audit/audit-trail.js";
 import type { Principal } from "../auth/principal.js";
 import { inTenant, type Tx } from "../db/tenant-transaction.js";
 import type { FunctionsDeps } from "../deps.js";
-import {
-  afterCursor,
-  cursorColumn,
-  decodePageToken,
-  pageSize,
-  toPage,
-} from "../pagination/page-token.js";
+import { afterCursor, cursorColumn, keysetPage } from "../pagination/page-token.js";
 import { apiKeyAuditDetails, insertApiKey, toApiKeyProto } from "../tenancy/api-key-rows.js";
 import { requireUuid } from "../tenancy/ids.js";
 import {
@@ -139,21 +133,21 @@ export function tenantService(deps: FunctionsDeps): Partial<ServiceImpl<typeof T
     async listTenants(req) {
       const status = tenantStatusFromProto(req.status);
       const scope = `tenants?status=${status ?? ""}`;
-      const cursor = decodePageToken(scope, req.pageToken);
-      const size = pageSize(req.pageSize);
-      const filters: (SQL | undefined)[] = [
-        status ? eq(tenants.status, status) : undefined,
-        afterCursor(tenants.createdAt, tenants.id, cursor, "asc"),
-      ];
-      const rows = await read((db) =>
-        db
-          .select({ row: tenants, cursor: cursorColumn(tenants.createdAt), id: tenants.id })
-          .from(tenants)
-          .where(and(...filters))
-          .orderBy(asc(tenants.createdAt), asc(tenants.id))
-          .limit(size + 1),
+      const page = await keysetPage(scope, req, (cursor, limit) =>
+        read((db) =>
+          db
+            .select({ row: tenants, cursor: cursorColumn(tenants.createdAt), id: tenants.id })
+            .from(tenants)
+            .where(
+              and(
+                status ? eq(tenants.status, status) : undefined,
+                afterCursor(tenants.createdAt, tenants.id, cursor, "asc"),
+              ),
+            )
+            .orderBy(asc(tenants.createdAt), asc(tenants.id))
+            .limit(limit),
+        ),
       );
-      const page = toPage(scope, rows, size);
       return {
         tenants: page.rows.map((r) => toTenantProto(r.row)),
         nextPageToken: page.nextPageToken,

@@ -13,7 +13,7 @@
  * failed write.
  */
 import type { ServiceImpl } from "@connectrpc/connect";
-import { and, asc, eq, isNull, type SQL, sql } from "drizzle-orm";
+import { and, asc, eq, isNull, sql } from "drizzle-orm";
 import type { PgUpdateSetSource } from "drizzle-orm/pg-core";
 import { FulcrumError } from "../../../core/errors/fulcrum-error.js";
 import { apiKeys, users } from "../../../db/schema/index.js";
@@ -23,13 +23,7 @@ import { requirePermission } from "../auth/permissions.js";
 import { tenantCaller } from "../auth/principal.js";
 import { inTenant, type Tx } from "../db/tenant-transaction.js";
 import type { FunctionsDeps } from "../deps.js";
-import {
-  afterCursor,
-  cursorColumn,
-  decodePageToken,
-  pageSize,
-  toPage,
-} from "../pagination/page-token.js";
+import { afterCursor, cursorColumn, keysetPage } from "../pagination/page-token.js";
 import { assertAdminAccessRemains } from "../tenancy/admin-access.js";
 import { requireUuid } from "../tenancy/ids.js";
 import {
@@ -96,22 +90,22 @@ export function userService(deps: FunctionsDeps): Partial<ServiceImpl<typeof Use
       requirePermission(caller, "users.read");
       const role = roleFromProto(req.role);
       const scope = `users?role=${role ?? ""}&disabled=${req.includeDisabled}`;
-      const cursor = decodePageToken(scope, req.pageToken);
-      const size = pageSize(req.pageSize);
-      const filters: (SQL | undefined)[] = [
-        role ? eq(users.role, role) : undefined,
-        req.includeDisabled ? undefined : isNull(users.disabledAt),
-        afterCursor(users.createdAt, users.id, cursor, "asc"),
-      ];
-      const rows = await inTenant(deps.db, caller.tenantId, (tx) =>
-        tx
-          .select({ row: users, cursor: cursorColumn(users.createdAt), id: users.id })
-          .from(users)
-          .where(and(...filters))
-          .orderBy(asc(users.createdAt), asc(users.id))
-          .limit(size + 1),
+      const page = await keysetPage(scope, req, (cursor, limit) =>
+        inTenant(deps.db, caller.tenantId, (tx) =>
+          tx
+            .select({ row: users, cursor: cursorColumn(users.createdAt), id: users.id })
+            .from(users)
+            .where(
+              and(
+                role ? eq(users.role, role) : undefined,
+                req.includeDisabled ? undefined : isNull(users.disabledAt),
+                afterCursor(users.createdAt, users.id, cursor, "asc"),
+              ),
+            )
+            .orderBy(asc(users.createdAt), asc(users.id))
+            .limit(limit),
+        ),
       );
-      const page = toPage(scope, rows, size);
       return { users: page.rows.map((r) => toUserProto(r.row)), nextPageToken: page.nextPageToken };
     },
 
