@@ -10,12 +10,20 @@
  * use SST: they use `npm run stack` (wrangler dev and the project's own service
  * scripts).
  *
- * The Worker imports the governance bundle (policies/build/governance.wasm) as
- * a compiled module, the same way wrangler.toml's CompiledWasm rule does.
- * sst.cloudflare.Worker uploads a single bundled file, so it cannot do that:
- * the Worker is declared with the Cloudflare provider's own resources, and its
- * modules come from wrangler's bundle (`npm run build:edge` writes dist/edge/
- * with index.js and the hashed governance .wasm) run before `sst deploy`.
+ * The Worker imports the policy evaluator's source as a text module (the code its
+ * Worker Loader isolates run; wrangler.toml's Text rule). sst.cloudflare.Worker
+ * uploads a single bundled file, so it cannot do that: the Worker is declared with
+ * the Cloudflare provider's own resources, and its modules come from wrangler's
+ * bundle (`npm run build:edge` writes dist/edge/ with index.js and the hashed
+ * `.bundle`) run before `sst deploy`. Secrets UpstashRedisRestUrl / Token are shared
+ * with the management API (one policy store).
+ *
+ * Known gap: the Cloudflare provider SST 4.17.1 pins (@pulumi/cloudflare 6.15.0) has
+ * no `worker_loader` binding type, so this config cannot attach the LOADER binding
+ * the edge evaluates tenants' policies with; such a Worker answers every call
+ * Unavailable "BAD_ENVIRONMENT: the LOADER Worker Loader binding is missing" (never
+ * an ALLOW). Until the provider has it, deploy the edge with `wrangler deploy`
+ * (wrangler.toml declares the binding; docs/decisions.md).
  */
 export default $config({
   app(input) {
@@ -39,7 +47,10 @@ export default $config({
     if (!fs.existsSync(path.join(outDir, "index.js"))) {
       throw new Error("dist/edge/index.js is missing: run `npm run build:edge` first");
     }
-    const wasmFiles = fs.readdirSync(outDir).filter((f) => f.endsWith(".wasm"));
+    const textFiles = fs.readdirSync(outDir).filter((f) => f.endsWith(".bundle"));
+    // One policy store for the edge and the management API.
+    const redisRestUrl = new sst.Secret("UpstashRedisRestUrl").value;
+    const redisRestToken = new sst.Secret("UpstashRedisRestToken").value;
     const accountId = process.env.CLOUDFLARE_DEFAULT_ACCOUNT_ID;
     if (!accountId) throw new Error("CLOUDFLARE_DEFAULT_ACCOUNT_ID is not set");
 
@@ -60,13 +71,17 @@ export default $config({
           contentType: "application/javascript+module",
           contentFile: path.join(outDir, "index.js"),
         },
-        ...wasmFiles.map((file) => ({
+        ...textFiles.map((file) => ({
           name: file,
-          contentType: "application/wasm",
+          contentType: "text/plain",
           contentFile: path.join(outDir, file),
         })),
       ],
-      bindings: [{ type: "plain_text", name: "ENVIRONMENT", text: $app.stage }],
+      bindings: [
+        { type: "plain_text", name: "ENVIRONMENT", text: $app.stage },
+        { type: "secret_text", name: "UPSTASH_REDIS_REST_URL", text: redisRestUrl },
+        { type: "secret_text", name: "UPSTASH_REDIS_REST_TOKEN", text: redisRestToken },
+      ],
     });
     new cloudflare.WorkersDeployment("EdgeDeployment", {
       accountId,
@@ -75,7 +90,7 @@ export default $config({
       versions: [{ percentage: 100, versionId: version.id }],
     });
 
-    const functions = managementFunctions(fs);
+    const functions = managementFunctions(fs, { redisRestUrl, redisRestToken });
     return { edgeWorker: worker.name, managementApi: functions.url };
   },
 });
@@ -86,7 +101,10 @@ export default $config({
  * travel with the function (hence x86_64). Secrets reach it as environment variables
  * and are never logged (functions/src/config.ts).
  */
-function managementFunctions(fs: typeof import("node:fs")) {
+function managementFunctions(
+  fs: typeof import("node:fs"),
+  redis: { redisRestUrl: $util.Output<string>; redisRestToken: $util.Output<string> },
+) {
   if (!fs.existsSync("dist/functions/dry-run-worker.mjs")) {
     throw new Error(
       "dist/functions/dry-run-worker.mjs is missing: run `npm run build:functions` first",
@@ -115,8 +133,8 @@ function managementFunctions(fs: typeof import("node:fs")) {
       DATABASE_URL: secret("DatabaseUrl"),
       // The platform role (fulcrum_platform: fulcrum_app plus `tenants`), for TenantService only.
       DATABASE_PLATFORM_URL: secret("DatabasePlatformUrl"),
-      UPSTASH_REDIS_REST_URL: secret("UpstashRedisRestUrl"),
-      UPSTASH_REDIS_REST_TOKEN: secret("UpstashRedisRestToken"),
+      UPSTASH_REDIS_REST_URL: redis.redisRestUrl,
+      UPSTASH_REDIS_REST_TOKEN: redis.redisRestToken,
       PLATFORM_ADMIN_KEY_SHA256: secret("PlatformAdminKeySha256"),
     },
   });

@@ -28,10 +28,30 @@ export default defineConfig({
         },
       },
       {
-        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
+        plugins: [
+          // A real Redis, seeded by the globalSetup (one tenant, its keys and a bundle of
+          // the compiled fixtures), behind an Upstash REST server of this tier's own; the
+          // setup provides its address, token and key namespace before the Worker starts.
+          cloudflareTest(({ inject }) => {
+            const redis = inject("workerdRedis");
+            return {
+              wrangler: { configPath: "./wrangler.toml" },
+              miniflare: {
+                bindings: {
+                  UPSTASH_REDIS_REST_URL: redis.restUrl,
+                  UPSTASH_REDIS_REST_TOKEN: redis.restToken,
+                  REDIS_KEY_NAMESPACE: redis.namespace,
+                  // Generous: the REST server shares the busy Vitest process.
+                  REDIS_TIMEOUT_MS: "5000",
+                },
+              },
+            };
+          }),
+        ],
         test: {
           name: "workerd",
           include: ["edge/test/**/*.test.ts"],
+          globalSetup: ["test/harness/workerd-setup.ts"],
         },
       },
       {

@@ -1,12 +1,13 @@
 /**
- * In-process benchmark of the governance wasm bundle's `decision` entrypoint,
- * loaded exactly like the edge Worker does (edge/src/policy/policy-engine.ts):
+ * In-process benchmark of the governance wasm bundle's `decision` entrypoint
+ * (the governance library over fixture tenants' configurations; the edge now
+ * runs tenants' compiled policies instead, see bench/edge.ts):
  * `loadPolicySync(module)`, `setData(prepareTenantData(config))` once per
  * tenant, then `evaluate(input, DECISION_ENTRYPOINT)` and
  * `expandDecision(prepared, raw)` per request. Each call is timed individually,
  * twice per scenario: (a) evaluate() alone (JSON.stringify of the input, the
  * wasm evaluation and JSON.parse of the output) and (b) evaluate() +
- * expandDecision(), what a request pays (PolicyEngine.evaluate).
+ * expandDecision(), what a request to the library pays.
  *
  *   tsx bench/wasm-eval.ts [--iterations N] [--wasm path] [--raw]
  *

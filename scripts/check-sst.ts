@@ -47,9 +47,9 @@ run("npx", ["wrangler", "deploy", "--dry-run", "--outdir", outDir], {
   CLOUDFLARE_CF_FETCH_ENABLED: "false",
 });
 const files = readdirSync(outDir);
-if (!files.includes("index.js") || !files.some((f) => f.endsWith(".wasm"))) {
+if (!files.includes("index.js") || !files.some((f) => f.endsWith(".bundle"))) {
   console.error(
-    `check:sst: the Worker bundle lacks index.js or the .wasm module: ${files.join(", ")}`,
+    `check:sst: the Worker bundle lacks index.js or the policy evaluator (.bundle): ${files.join(", ")}`,
   );
   process.exit(1);
 }

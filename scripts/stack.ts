@@ -7,22 +7,22 @@
  * - the WebSocket proxy the Neon driver reaches PostgreSQL through, and the Upstash-REST
  *   server @upstash/redis reaches Redis through (the deployed services speak these
  *   protocols natively);
- * - the management API (functions) on 127.0.0.1:8080, with a `demo` tenant;
+ * - the management API (functions) on 127.0.0.1:8080, with a `demo` tenant whose
+ *   `demo-guardrails` policy is active and which has a check key (scripts/lib/demo-tenant.ts);
  * - the edge Worker under `wrangler dev` on 127.0.0.1:8787.
  *
- * `--edge-only` starts the edge alone (`npm run dev:edge`).
+ * `--edge-only` starts Redis and the edge alone (`npm run dev:edge`): it serves what an
+ * earlier full run published.
  */
 import { createHash } from "node:crypto";
-import { join } from "node:path";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
-import { TenantService } from "../proto/gen/fulcrum/tenant/v1/tenant_service_pb.js";
+import { writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { ensureDemoTenant } from "./lib/demo-tenant.js";
 import { startFunctionsServer } from "./lib/functions-server.js";
 import {
   LOCAL_CREDENTIALS_FILE,
   type LocalCredentials,
   loadLocalCredentials,
-  saveLocalCredentials,
 } from "./lib/local-credentials.js";
 import { startPgWsProxy } from "./lib/pg-ws-proxy.js";
 import { startUpstashRestServer } from "./lib/upstash-rest-server.js";
@@ -43,32 +43,64 @@ const stops: Stop[] = [];
 
 async function main(edgeOnly: boolean) {
   console.log("starting the Fulcrum local stack…");
-  const rows: Record<string, string>[] = [];
-  if (!edgeOnly) rows.push(...(await startControlPlane()));
-  const edge = await startWranglerDev(EDGE_PORT, { logFile: process.stdout });
+  const credentials = loadLocalCredentials();
+  const redis = await ensureRedis();
+  stops.push(redis.stop);
+  const upstash = await startUpstashRestServer({
+    port: REDIS_REST_PORT,
+    redisUrl: redis.url,
+    token: credentials.redisRestToken,
+  });
+  stops.unshift(upstash.close);
+  const rows: Record<string, string>[] = [
+    { component: "Redis", url: redis.url, health: redis.detail },
+    { component: "Upstash REST server (@upstash/redis)", url: upstash.url, health: "" },
+  ];
+  if (!edgeOnly) rows.push(...(await startControlPlane(upstash.url, credentials)));
+  const edge = await startWranglerDev(EDGE_PORT, {
+    logFile: process.stdout,
+    envFile: writeEdgeEnv(upstash.url, credentials.redisRestToken),
+  });
   stops.unshift(edge.stop);
-  rows.push({ component: "edge (wrangler dev)", url: edge.url, health: `${edge.url}/healthz` });
+  rows.push({ component: "edge (wrangler dev)", url: edge.url, health: `${edge.url}/readyz` });
 
   console.log("\nFulcrum local stack is up:");
   console.table(rows);
-  console.log(
-    `try: curl -s ${edge.url}/fulcrum.policy.v1.PolicyService/CheckPolicy -H 'content-type: application/json' -d '{"tenant_id":"test","policy_id":"test"}'`,
-  );
+  const { demo } = loadLocalCredentials();
+  if (demo?.checkKey) {
+    console.log(
+      `try: curl -s ${edge.url}/fulcrum.policy.v1.PolicyService/CheckPolicy -H 'content-type: application/json' -H "x-api-key: ${demo.checkKey}" -d '{"context":{"workflow_id":"demo","tool_names":["shell_exec"]}}'`,
+    );
+  }
   if (!edgeOnly) {
-    const { demo } = loadLocalCredentials();
     console.log(
       `     curl -s http://127.0.0.1:${FUNCTIONS_PORT}/fulcrum.policy.v1.PolicyService/ListPolicies -H 'content-type: application/json' -H "x-api-key: ${demo?.adminKey ?? "<key>"}" -d '{}'`,
     );
-    console.log(`credentials (platform key, demo tenant admin key): ${LOCAL_CREDENTIALS_FILE}`);
   }
+  console.log(`credentials (platform key, demo tenant keys): ${LOCAL_CREDENTIALS_FILE}`);
   console.log("Ctrl-C stops everything.");
 }
 
-async function startControlPlane(): Promise<Record<string, string>[]> {
+/**
+ * The edge's secrets as a dotenv file for `wrangler dev --env-file` (git-ignored, mode
+ * 0600), so the token is never on a command line.
+ */
+function writeEdgeEnv(redisRestUrl: string, token: string): string {
+  const file = join(dirname(LOCAL_CREDENTIALS_FILE), "edge.env");
+  writeFileSync(
+    file,
+    `UPSTASH_REDIS_REST_URL=${redisRestUrl}\nUPSTASH_REDIS_REST_TOKEN=${token}\n`,
+    { mode: 0o600 },
+  );
+  return file;
+}
+
+async function startControlPlane(
+  redisRestUrl: string,
+  credentials: LocalCredentials,
+): Promise<Record<string, string>[]> {
   const postgres = await ensurePostgres();
   stops.push(postgres.stop);
-  const redis = await ensureRedis();
-  stops.push(redis.stop);
   const pg = new URL(postgres.url);
   const pgAddress = `${pg.hostname}:${pg.port || "5432"}`;
   const ownerUrl = `postgres://postgres@${pgAddress}/fulcrum`;
@@ -82,13 +114,6 @@ async function startControlPlane(): Promise<Record<string, string>[]> {
 
   const proxy = await startPgWsProxy({ port: PG_PROXY_PORT, allowedTargets: [pgAddress] });
   stops.unshift(proxy.close);
-  const credentials = loadLocalCredentials();
-  const upstash = await startUpstashRestServer({
-    port: REDIS_REST_PORT,
-    redisUrl: redis.url,
-    token: credentials.redisRestToken,
-  });
-  stops.unshift(upstash.close);
 
   const functions = await startFunctionsServer(
     FUNCTIONS_PORT,
@@ -97,7 +122,7 @@ async function startControlPlane(): Promise<Record<string, string>[]> {
       DATABASE_URL: `postgres://fulcrum_app@${pgAddress}/fulcrum`,
       DATABASE_PLATFORM_URL: `postgres://fulcrum_platform@${pgAddress}/fulcrum`,
       PG_WS_PROXY_PORT: String(proxy.port),
-      UPSTASH_REDIS_REST_URL: upstash.url,
+      UPSTASH_REDIS_REST_URL: redisRestUrl,
       UPSTASH_REDIS_REST_TOKEN: credentials.redisRestToken,
       PLATFORM_ADMIN_KEY_SHA256: createHash("sha256").update(credentials.platformKey).digest("hex"),
       OPA_BIN: await resolveOpa(),
@@ -105,56 +130,21 @@ async function startControlPlane(): Promise<Record<string, string>[]> {
     process.stdout,
   );
   stops.unshift(functions.stop);
-  await ensureDemoTenant(functions.url, credentials);
+  await ensureDemoTenant(functions.url, loadLocalCredentials());
 
   return [
     { component: "PostgreSQL", url: postgres.url, health: postgres.detail },
-    { component: "Redis", url: redis.url, health: redis.detail },
     {
       component: "PostgreSQL WebSocket proxy (Neon driver)",
       url: `ws://127.0.0.1:${proxy.port}/v2`,
       health: "",
     },
-    { component: "Upstash REST server (@upstash/redis)", url: upstash.url, health: "" },
     {
       component: "functions (management API)",
       url: functions.url,
       health: `${functions.url}/readyz`,
     },
   ];
-}
-
-/** The `demo` tenant and its first admin's key, created once and kept in the credentials file. */
-async function ensureDemoTenant(url: string, credentials: LocalCredentials): Promise<void> {
-  if (credentials.demo) return;
-  const tenants = createClient(
-    TenantService,
-    createConnectTransport({
-      baseUrl: url,
-      httpVersion: "1.1",
-      interceptors: [
-        (next) => (req) => {
-          req.header.set("x-api-key", credentials.platformKey);
-          return next(req);
-        },
-      ],
-    }),
-  );
-  const existing = await tenants.listTenants({ pageSize: 1000 });
-  if (existing.tenants.some((t) => t.slug === "demo")) {
-    console.log("the demo tenant exists but its admin key is not in the credentials file");
-    return;
-  }
-  const created = await tenants.createTenant({
-    name: "Demo",
-    slug: "demo",
-    adminEmail: "admin@demo.local",
-    adminDisplayName: "Demo admin",
-  });
-  saveLocalCredentials({
-    ...credentials,
-    demo: { tenantId: created.tenant?.tenantId ?? "", adminKey: created.secret },
-  });
 }
 
 let stopping = false;

@@ -103,6 +103,7 @@ function readCounts(
 const steps: StepResult[] = [
   check("lint + typecheck + buf lint + opa fmt/check", "check"),
   check("generated code is up to date", "check:generated"),
+  check("the edge's policy evaluator bundle is up to date", "check:evaluator"),
   policyTests(),
   vitest(),
 ];

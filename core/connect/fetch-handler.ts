@@ -1,4 +1,9 @@
-import { ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import {
+  ConnectError,
+  type ConnectRouter,
+  type ContextValues,
+  createContextValues,
+} from "@connectrpc/connect";
 import {
   type UniversalHandler,
   universalServerRequestFromFetch,
@@ -26,7 +31,11 @@ export function createConnectFetchHandler(router: ConnectRouter) {
     router.handlers.map((handler) => [handler.requestPath, handler]),
   );
 
-  return async (request: Request): Promise<Response | undefined> => {
+  /** `contextValues`: what the handlers read besides the request (e.g. the Worker's waitUntil). */
+  return async (
+    request: Request,
+    contextValues: ContextValues = createContextValues(),
+  ): Promise<Response | undefined> => {
     const handler = handlers.get(new URL(request.url).pathname);
     if (!handler) return undefined;
     const contentType = request.headers.get("content-type") ?? "";
@@ -66,7 +75,7 @@ export function createConnectFetchHandler(router: ConnectRouter) {
         body = checked.body;
       }
     }
-    const response = await handler({ ...universal, body });
+    const response = await handler({ ...universal, body, contextValues });
     return universalServerResponseToFetch(response);
   };
 }

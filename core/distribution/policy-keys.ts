@@ -53,4 +53,9 @@ export interface PolicyPointer {
   sha256: string;
   wasm_sha256: string;
   updated_at: string;
+  /**
+   * The policy's name when the pointer was written (results report it as policy_name).
+   * A rename reaches the edge with the next activation. Missing in older pointers.
+   */
+  name?: string;
 }

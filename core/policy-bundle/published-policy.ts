@@ -8,7 +8,9 @@
  * whose one entrypoint, {@link POLICY_ENTRYPOINT}, normalises the module's
  * `deny` / `require_approval` / `warn` / `audit` sets into {@link VerdictSets}.
  */
+
 import type { Enforcement, Phase, RuleType, Severity } from "../policy/tenant-config.js";
+import type { RateLimitSpec } from "../rate-limit/rate-limit-spec.js";
 
 /** The entrypoint every compiled tenant policy exposes. */
 export const POLICY_ENTRYPOINT = "fulcrum/entry/result" as const;
@@ -58,6 +60,12 @@ export interface PublishedPolicy {
   source_kind: "rego" | "rules";
   /** The structured rules in proto3 JSON (`fulcrum.policy.v1.Rule`), when source_kind is "rules". */
   rules?: unknown[];
+  /**
+   * The rate limits of the version's enabled RATE_LIMIT rules (structured rules only;
+   * docs/policy-authoring.md), validated when the version is written. Enforced at the
+   * edge unless the policy is a dry run.
+   */
+  rate_limits?: RateLimitSpec[];
   enforcement: Enforcement;
   dry_run: boolean;
   priority: number;

@@ -205,6 +205,17 @@ export function expandDecision(
     if (!policy) throw new TypeError(`unknown policy ${r.id}`);
     return expandResult(policy, r, requestDry);
   });
+  return combineResults(results);
+}
+
+/**
+ * Several policies' results as one decision: the strongest decision and
+ * would_decide, every matched rule (with its policy id), one reason per matched
+ * rule ("<reason> (rule <id> of policy <id>)", "dry run: " first for dry-run
+ * policies) and every action, in result order. The edge's bundle evaluation
+ * combines with this too (core/policy-bundle/evaluate-bundle.ts).
+ */
+export function combineResults(results: PolicyResultOutput[]): DecisionOutput {
   const matchedRules: DecisionOutput["matched_rules"] = [];
   const reasons: string[] = [];
   const actions: ActionOutput[] = [];

@@ -1,49 +1,57 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, cors as connectCors, createContextValues } from "@connectrpc/connect";
 import { Hono } from "hono";
+import { cors } from "hono/cors";
 import { createConnectFetchHandler } from "../../core/connect/fetch-handler.js";
 import { wireError } from "../../core/connect/wire-errors.js";
 import { INTERNAL_ERROR_MESSAGE } from "../../core/errors/connect-codes.js";
-import { createLogger } from "../../core/logging/logger.js";
+import { PROMETHEUS_CONTENT_TYPE } from "../../core/observability/metrics.js";
+import { waitUntilKey } from "./auth/edge-context.js";
 import type { EdgeConfig } from "./config.js";
 import { createEdgeRouter } from "./connect/router.js";
-import { PolicyEngine } from "./policy/policy-engine.js";
-import { StaticTenantConfigSource } from "./policy/tenant-config-source.js";
-
-export interface EdgeAppOptions {
-  config: EdgeConfig;
-  /** The compiled governance bundle (policies/build/governance.wasm). */
-  policyModule: WebAssembly.Module;
-  /** sha256 of the bundle, reported by /healthz so operators can tell versions apart. */
-  policyBundleSha256: string;
-}
+import type { EdgeDeps } from "./deps.js";
 
 /**
- * The edge Worker's HTTP surface: Connect procedures at `/<service>/<method>`
- * and `GET /healthz`. Built once per isolate.
+ * The edge Worker's HTTP surface, built once per isolate: Connect procedures at
+ * `/<service>/<method>` (CORS open to the configured origins, for the browser SDK),
+ * `GET /healthz` (liveness), `GET /readyz` (Redis reachable) and `GET /metrics`
+ * (this isolate's counters, Prometheus text).
  */
-export function createEdgeApp(options: EdgeAppOptions): Hono {
-  const logger = createLogger("fulcrum-edge");
-  const engine = new PolicyEngine(options.policyModule);
-  const tenants = new StaticTenantConfigSource(options.config.tenantConfigs);
-  const connect = createConnectFetchHandler(createEdgeRouter({ engine, tenants }, logger));
-
+export function createEdgeApp(config: EdgeConfig, deps: EdgeDeps): Hono {
+  const connect = createConnectFetchHandler(createEdgeRouter(deps));
   const app = new Hono();
 
-  app.get("/healthz", (c) =>
-    c.json({
-      status: "healthy",
-      service: "fulcrum-edge",
-      environment: options.config.environment,
-      policy_bundle_sha256: options.policyBundleSha256,
-      tenant_configs: {
-        origin: options.config.tenantConfigOrigin,
-        tenants: Object.keys(options.config.tenantConfigs).length,
-      },
+  app.use(
+    "*",
+    cors({
+      origin: config.corsAllowedOrigins === "*" ? "*" : [...config.corsAllowedOrigins],
+      allowMethods: [...connectCors.allowedMethods],
+      allowHeaders: [...connectCors.allowedHeaders, "x-api-key", "authorization"],
+      exposeHeaders: [...connectCors.exposedHeaders],
+      maxAge: 7200,
     }),
   );
 
+  app.get("/healthz", (c) =>
+    c.json({ status: "healthy", service: "fulcrum-edge", environment: config.environment }),
+  );
+
+  app.get("/readyz", async (c) => {
+    const ready = await deps.isReady();
+    return c.json(
+      { status: ready ? "ready" : "not_ready", checks: { redis: ready ? "ok" : "unreachable" } },
+      ready ? 200 : 503,
+    );
+  });
+
+  app.get("/metrics", (c) =>
+    c.body(deps.metrics.render(), 200, { "content-type": PROMETHEUS_CONTENT_TYPE }),
+  );
+
   app.all("*", async (c) => {
-    const response = await connect(c.req.raw);
+    const values = createContextValues();
+    const ctx = executionContextOf(c);
+    if (ctx) values.set(waitUntilKey, (work) => ctx.waitUntil(work));
+    const response = await connect(c.req.raw, values);
     if (response) return response;
     return c.json(
       { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` },
@@ -52,9 +60,20 @@ export function createEdgeApp(options: EdgeAppOptions): Hono {
   });
 
   app.onError((error, c) => {
-    logger.error("unhandled error", { path: c.req.path, error });
+    deps.logger.error("unhandled error", { path: c.req.path, error });
     return wireError("connect", new ConnectError(INTERNAL_ERROR_MESSAGE, Code.Internal));
   });
 
   return app;
+}
+
+/** Hono throws when a request came without an ExecutionContext (tests calling app.fetch). */
+function executionContextOf(c: {
+  executionCtx: { waitUntil(work: Promise<unknown>): void };
+}): { waitUntil(work: Promise<unknown>): void } | undefined {
+  try {
+    return c.executionCtx;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,83 +1,95 @@
-import type { TenantConfig } from "../../core/policy/tenant-config.js";
-import {
-  type ConfigProblem,
-  validateTenantConfig,
-} from "../../core/policy/validate-tenant-config.js";
-import fixtureTenants from "../../policies/fixtures/tenants.json";
-
-/** The Worker's bindings, as declared in wrangler.toml. */
+/** The Worker's bindings, as declared in wrangler.toml (vars) and set as secrets. */
 export interface Env {
   /** `development`, `staging`, `production`: reported by /healthz. */
   ENVIRONMENT?: string;
-  /**
-   * Tenant configurations as JSON (`{ "<tenant id>": { "policies": { … } } }`).
-   * When unset, the fixtures in policies/fixtures/tenants.json are served.
-   */
-  TENANT_CONFIGS?: string | Record<string, unknown>;
+  /** Upstash (or the local REST server in scripts/lib) in front of the policy store. */
+  UPSTASH_REDIS_REST_URL?: string;
+  /** Secret. */
+  UPSTASH_REDIS_REST_TOKEN?: string;
+  /** Key namespace shared with the control plane (default `fulcrum:v1`). */
+  REDIS_KEY_NAMESPACE?: string;
+  /** How long a verified API key is trusted before Redis is asked again (ms, default 2000, at most 4000). */
+  KEY_CACHE_TTL_MS?: string;
+  /** How often a tenant's bundle is revalidated against its generation (ms, default 500, at most 1000). */
+  POLICY_REFRESH_MS?: string;
+  /** Deadline of one Redis round trip before the failure mode applies (ms, default 1000). */
+  REDIS_TIMEOUT_MS?: string;
+  /** CPU limit of one evaluation in a policy isolate (ms, default 50). */
+  EVALUATION_CPU_MS?: string;
+  /** Origins browsers may call from: `*` (default) or a comma-separated list. */
+  CORS_ALLOWED_ORIGINS?: string;
+  /** Worker Loader: runs tenants' compiled policies (wrangler.toml `[[worker_loaders]]`). */
+  LOADER?: WorkerLoader;
 }
 
 export interface EdgeConfig {
   environment: string;
-  tenantConfigs: Record<string, TenantConfig>;
-  tenantConfigOrigin: "fixtures" | "TENANT_CONFIGS";
+  redisRestUrl: string;
+  redisRestToken: string;
+  redisKeyNamespace: string;
+  keyCacheTtlMs: number;
+  policyRefreshMs: number;
+  redisTimeoutMs: number;
+  evaluationCpuMs: number;
+  /** `"*"` or exact origins. */
+  corsAllowedOrigins: "*" | readonly string[];
+  loader: WorkerLoader;
 }
 
 export class BadEnvironmentError extends Error {
   override readonly name = "BadEnvironmentError";
 }
 
-/** How many problems a BadEnvironmentError lists. */
-const SHOWN_PROBLEMS = 5;
+function required(env: Env, name: "UPSTASH_REDIS_REST_URL" | "UPSTASH_REDIS_REST_TOKEN"): string {
+  const value = env[name]?.trim();
+  if (!value) throw new BadEnvironmentError(`${name} is not set`);
+  return value;
+}
 
-/**
- * Every tenant's configuration must validate strictly (validateTenantConfig):
- * a mistake in a policy must stop the Worker at startup, not turn a DENY into
- * an ALLOW at request time. `tenant_id`, when set, must be the tenant's key.
- */
-function validateTenants(configs: Record<string, unknown>, origin: string): void {
-  const problems: string[] = [];
-  for (const [tenantId, config] of Object.entries(configs)) {
-    const at = `${origin}[${JSON.stringify(tenantId)}]`;
-    const found: ConfigProblem[] = validateTenantConfig(config);
-    const declared = (config as { tenant_id?: unknown } | null)?.tenant_id;
-    if (typeof declared === "string" && declared !== "" && declared !== tenantId) {
-      found.push({ path: "tenant_id", message: `"${declared}" is not the tenant's key` });
-    }
-    for (const p of found) problems.push(`${at}${p.path === "" ? "" : "."}${p.path}: ${p.message}`);
+function milliseconds(
+  env: Env,
+  name: "KEY_CACHE_TTL_MS" | "POLICY_REFRESH_MS" | "REDIS_TIMEOUT_MS" | "EVALUATION_CPU_MS",
+  fallback: number,
+  max: number,
+): number {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new BadEnvironmentError(`${name} must be a whole number of milliseconds, 1–${max}`);
   }
-  if (problems.length === 0) return;
-  const more = problems.length - SHOWN_PROBLEMS;
-  throw new BadEnvironmentError(
-    `invalid tenant configuration: ${problems.slice(0, SHOWN_PROBLEMS).join("; ")}${more > 0 ? ` (and ${more} more)` : ""}`,
-  );
+  return value;
 }
 
 /** Parsed once per isolate at the entry point; nothing else reads `env`. */
 export function parseEdgeConfig(env: Env): EdgeConfig {
-  const environment = env.ENVIRONMENT?.trim() || "development";
-  if (env.TENANT_CONFIGS === undefined || env.TENANT_CONFIGS === "") {
-    validateTenants(fixtureTenants, "fixtures");
-    return {
-      environment,
-      tenantConfigs: fixtureTenants as unknown as Record<string, TenantConfig>,
-      tenantConfigOrigin: "fixtures",
-    };
+  const redisRestUrl = required(env, "UPSTASH_REDIS_REST_URL");
+  if (!/^https?:\/\//.test(redisRestUrl)) {
+    throw new BadEnvironmentError("UPSTASH_REDIS_REST_URL must be an http(s) URL");
   }
-  let parsed: unknown = env.TENANT_CONFIGS;
-  if (typeof parsed === "string") {
-    try {
-      parsed = JSON.parse(parsed);
-    } catch {
-      throw new BadEnvironmentError("TENANT_CONFIGS is not valid JSON");
-    }
+  if (!env.LOADER) {
+    throw new BadEnvironmentError(
+      "the LOADER Worker Loader binding is missing (wrangler.toml [[worker_loaders]])",
+    );
   }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw new BadEnvironmentError("TENANT_CONFIGS must be a JSON object keyed by tenant id");
-  }
-  validateTenants(parsed as Record<string, unknown>, "TENANT_CONFIGS");
+  const origins = env.CORS_ALLOWED_ORIGINS?.trim() || "*";
   return {
-    environment,
-    tenantConfigs: parsed as Record<string, TenantConfig>,
-    tenantConfigOrigin: "TENANT_CONFIGS",
+    environment: env.ENVIRONMENT?.trim() || "development",
+    redisRestUrl,
+    redisRestToken: required(env, "UPSTASH_REDIS_REST_TOKEN"),
+    redisKeyNamespace: env.REDIS_KEY_NAMESPACE?.trim() || "fulcrum:v1",
+    // Bounded so a misconfiguration cannot break the 5 s revocation and 1 s activation promises.
+    keyCacheTtlMs: milliseconds(env, "KEY_CACHE_TTL_MS", 2000, 4000),
+    policyRefreshMs: milliseconds(env, "POLICY_REFRESH_MS", 500, 1000),
+    redisTimeoutMs: milliseconds(env, "REDIS_TIMEOUT_MS", 1000, 10_000),
+    evaluationCpuMs: milliseconds(env, "EVALUATION_CPU_MS", 50, 30_000),
+    corsAllowedOrigins:
+      origins === "*"
+        ? "*"
+        : origins
+            .split(",")
+            .map((o) => o.trim())
+            .filter(Boolean),
+    loader: env.LOADER,
   };
 }

@@ -1,15 +1,16 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Hono } from "hono";
 import { wireError } from "../../core/connect/wire-errors.js";
-import policyModule from "../../policies/build/governance.wasm";
-import policyManifest from "../../policies/build/manifest.json";
+import evaluatorSource from "../build/policy-evaluator.bundle";
 import { createEdgeApp } from "./app.js";
 import { BadEnvironmentError, type Env, parseEdgeConfig } from "./config.js";
+import { createEdgeDeps } from "./deps.js";
+import { LoaderEvaluator } from "./evaluation/loader-evaluator.js";
 
 /**
- * Worker entry. The environment is parsed and the app built once per isolate;
- * the wasm module is imported pre-compiled (Workers cannot compile wasm from
- * bytes at run time) and instantiated per tenant by the policy engine.
+ * Worker entry. The environment is parsed and the app built once per isolate.
+ * Tenants' compiled policies run in isolates started by the Worker Loader from
+ * the bundled evaluator source (a Worker cannot compile wasm from bytes itself).
  */
 let app: Hono | undefined;
 let badEnvironment: string | undefined;
@@ -17,11 +18,11 @@ let badEnvironment: string | undefined;
 function appFor(env: Env): Hono | undefined {
   if (app || badEnvironment) return app;
   try {
-    app = createEdgeApp({
-      config: parseEdgeConfig(env),
-      policyModule,
-      policyBundleSha256: policyManifest.sha256,
+    const config = parseEdgeConfig(env);
+    const evaluator = new LoaderEvaluator(config.loader, evaluatorSource, {
+      cpuMs: config.evaluationCpuMs,
     });
+    app = createEdgeApp(config, createEdgeDeps(config, evaluator));
   } catch (error) {
     if (!(error instanceof BadEnvironmentError)) throw error;
     badEnvironment = error.message;

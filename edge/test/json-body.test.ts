@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { postJson, postJsonStream, repeated, workerFetch } from "./client.js";
+import { grpcWebStatus, keyedFetch, postJson, postJsonStream, repeated } from "./client.js";
 
+// Every request carries the seeded check key (client.ts): the shape checks come before
+// authentication anyway, and what passes them must reach validation and the handler.
 const CHECK = "fulcrum.policy.v1.PolicyService/CheckPolicy";
+const EVALUATE = "fulcrum.policy.v1.PolicyService/EvaluatePolicy";
 const STREAM_EVENTS = "fulcrum.eventstore.v1.EventStoreService/StreamEvents";
 
 // Valid JSON, but not the object a request message must be.
@@ -26,18 +29,11 @@ function frame(message: string, flags = 0): Uint8Array {
 }
 
 function grpcWebJson(procedure: string, body: BodyInit) {
-  return workerFetch(`http://edge.test/${procedure}`, {
+  return keyedFetch(`http://edge.test/${procedure}`, {
     method: "POST",
     headers: { "content-type": "application/grpc-web+json" },
     body,
   });
-}
-
-function grpcStatus(response: Response) {
-  return {
-    code: response.headers.get("grpc-status"),
-    message: decodeURIComponent(response.headers.get("grpc-message") ?? ""),
-  };
 }
 
 describe("a Connect JSON body that is not an object", () => {
@@ -66,17 +62,20 @@ describe("a Connect JSON body that is not an object", () => {
   });
 
   it("an object still reaches validation, which names the missing field", async () => {
-    const body = (await (await postJson(CHECK, ' \n{"policy_id": "test"}')).json()) as {
+    const body = (await (await postJson(EVALUATE, ' \n{"policy_id": "deletes"}')).json()) as {
       code: string;
       message: string;
     };
     expect(body.code).toBe("invalid_argument");
-    expect(body.message).toMatch(/^tenant_id: value is required/);
+    expect(body.message).toContain("context: value is required");
   });
 
   it("an object is answered as before", async () => {
-    const response = await postJson(CHECK, '{"tenant_id": "demo"}');
+    const response = await postJson(CHECK, '{"context": {"tool_names": ["pay"]}}');
     expect(response.status).toBe(200);
+    const body = (await response.json()) as { decision: string; allowed?: boolean };
+    expect(body.decision).toBe("DECISION_REQUIRE_APPROVAL");
+    expect(body.allowed).toBeUndefined(); // false: omitted in proto3 JSON
   });
 
   it("malformed JSON keeps connect-es' parse error", async () => {
@@ -105,7 +104,7 @@ describe("a gRPC-web JSON message that is not an object", () => {
   it.each(NOT_OBJECTS)("%j is InvalidArgument (3) asking for a JSON object", async (body, got) => {
     const response = await grpcWebJson(CHECK, frame(body));
     expect(response.status).toBe(200);
-    expect(grpcStatus(response)).toEqual({
+    expect(await grpcWebStatus(response)).toEqual({
       code: "3",
       message: `request message must be a JSON object (a fulcrum.policy.v1.CheckPolicyRequest), ${got}`,
     });
@@ -113,7 +112,7 @@ describe("a gRPC-web JSON message that is not an object", () => {
 
   it("on a server-streaming method too", async () => {
     const response = await grpcWebJson(STREAM_EVENTS, frame("null"));
-    expect(grpcStatus(response)).toEqual({
+    expect(await grpcWebStatus(response)).toEqual({
       code: "3",
       message: expect.stringContaining(
         "must be a JSON object (a fulcrum.eventstore.v1.StreamEventsRequest), got null",
@@ -122,14 +121,20 @@ describe("a gRPC-web JSON message that is not an object", () => {
   });
 
   it("an object is answered as before", async () => {
-    const response = await grpcWebJson(CHECK, frame('{"tenant_id": "demo"}'));
+    const response = await grpcWebJson(CHECK, frame('{"context": {"tool_names": ["pay"]}}'));
     expect(response.status).toBe(200);
     expect(response.headers.get("grpc-status")).toBeNull(); // status in the trailers
-    expect(new Uint8Array(await response.arrayBuffer())[0]).toBe(0); // a data frame first
+    const body = new Uint8Array(await response.arrayBuffer());
+    expect(body[0]).toBe(0); // a data frame first
+    const length = new DataView(body.buffer, body.byteOffset).getUint32(1);
+    const message = JSON.parse(new TextDecoder().decode(body.subarray(5, 5 + length)));
+    expect(message.decision).toBe("DECISION_REQUIRE_APPROVAL");
+    const trailers = new TextDecoder().decode(body.subarray(5 + length + 5));
+    expect(trailers).toMatch(/grpc-status: ?0/);
   });
 
   it("an end-of-stream frame is left to connect-es", async () => {
     const response = await grpcWebJson(CHECK, frame("null", 0x80));
-    expect(grpcStatus(response).message).not.toContain("JSON object");
+    expect((await grpcWebStatus(response)).message).not.toContain("JSON object");
   });
 });

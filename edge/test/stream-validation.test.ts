@@ -1,13 +1,13 @@
 import { create, type DescMethodStreaming } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, type StreamRequest } from "@connectrpc/connect";
-import { createGrpcWebTransport } from "@connectrpc/connect-web";
+import { Code, ConnectError, type StreamRequest } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { validationInterceptor } from "../../core/connect/validation-interceptor.js";
 import {
   EventStoreService,
   StreamEventsRequestSchema,
 } from "../../proto/gen/fulcrum/eventstore/v1/event_store_service_pb.js";
-import { workerClient, workerFetch } from "./client.js";
+import { type ApiKeyOption, grpcWebClient, workerClient } from "./client.js";
+import { seed } from "./seed.js";
 
 async function streamError(stream: AsyncIterable<unknown>): Promise<ConnectError> {
   try {
@@ -20,14 +20,12 @@ async function streamError(stream: AsyncIterable<unknown>): Promise<ConnectError
   throw new Error("the stream ended without an error");
 }
 
+// Clients sending the seeded check key unless given another (null: none).
 const clients = {
-  "Connect JSON": () => workerClient(EventStoreService),
-  "Connect binary": () => workerClient(EventStoreService, true),
-  "gRPC-web": () =>
-    createClient(
-      EventStoreService,
-      createGrpcWebTransport({ baseUrl: "http://edge.test", fetch: workerFetch }),
-    ),
+  "Connect JSON": (apiKey?: ApiKeyOption) => workerClient(EventStoreService, { apiKey }),
+  "Connect binary": (apiKey?: ApiKeyOption) =>
+    workerClient(EventStoreService, { binary: true, apiKey }),
+  "gRPC-web": (apiKey?: ApiKeyOption) => grpcWebClient(EventStoreService, { apiKey }),
 };
 
 describe.each(Object.entries(clients))("server-streaming StreamEvents over %s", (_, client) => {
@@ -47,8 +45,22 @@ describe.each(Object.entries(clients))("server-streaming StreamEvents over %s", 
   });
 
   it("a valid request reaches the method, which is Unimplemented", async () => {
-    const error = await streamError(client().streamEvents({ tenantId: "demo", afterSequence: 7n }));
+    const error = await streamError(
+      client().streamEvents({ tenantId: seed().tenantId, afterSequence: 7n }),
+    );
     expect(error.code).toBe(Code.Unimplemented);
+  });
+
+  it("without a key, even an invalid request is only Unauthenticated", async () => {
+    const error = await streamError(client(null).streamEvents({ tenantId: "no spaces allowed" }));
+    expect(error.code).toBe(Code.Unauthenticated);
+    expect(error.rawMessage).toContain("x-api-key");
+    expect(error.rawMessage).not.toContain("tenant_id");
+  });
+
+  it("a manage-only key is PermissionDenied", async () => {
+    const error = await streamError(client(seed().manageKey).streamEvents({}));
+    expect(error.code).toBe(Code.PermissionDenied);
   });
 });
 

@@ -13,7 +13,8 @@ import { repoRoot } from "../services/service.js";
 export interface LocalCredentials {
   platformKey: string;
   redisRestToken: string;
-  demo?: { tenantId: string; adminKey: string };
+  /** The demo tenant: its first admin's manage key and a check key for the edge. */
+  demo?: { tenantId: string; adminKey: string; checkKey?: string };
 }
 
 export const LOCAL_CREDENTIALS_FILE = join(repoRoot, ".fulcrum", "local-credentials.json");

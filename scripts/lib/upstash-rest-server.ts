@@ -31,6 +31,8 @@ export interface UpstashRestServer {
   /** `http://127.0.0.1:<port>`: pass as `url` to `new Redis({ url, token })`. */
   url: string;
   port: number;
+  /** HTTP requests received so far (one per client round trip; benchmarks read it). */
+  readonly requests: number;
   close(): Promise<void>;
 }
 
@@ -78,8 +80,10 @@ export async function startUpstashRestServer(
   });
   const scripts = new ScriptRegistry();
   const expectedToken = digest(options.token);
+  let requests = 0;
 
   const server = createServer((request, response) => {
+    requests += 1;
     handle(request, response).catch((error: unknown) => {
       const status = error instanceof BadRequest ? 400 : 500;
       send(response, status, { error: error instanceof Error ? error.message : String(error) });
@@ -152,6 +156,9 @@ export async function startUpstashRestServer(
   return {
     url: `http://127.0.0.1:${address.port}`,
     port: address.port,
+    get requests() {
+      return requests;
+    },
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,7 +1,12 @@
 import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { jsonFetch, routerClient } from "../../test/harness/sdk-client-stubs.js";
-import { FulcrumClient, FulcrumError } from "./index.js";
+import { jsonFetch, routerClient, TEST_API_KEY } from "../../test/harness/sdk-client-stubs.js";
+import { FulcrumClient, type FulcrumClientOptions, FulcrumError } from "./index.js";
+
+/** A client with a valid key; the options under test on top. */
+function makeClient(options: Omit<FulcrumClientOptions, "apiKey">) {
+  return new FulcrumClient({ apiKey: TEST_API_KEY, ...options });
+}
 
 // FulcrumClient when things go wrong: timeouts, network errors, error answers and
 // cancellation in FAIL_OPEN and FAIL_CLOSED, and configuration mistakes refused loudly. The
@@ -29,7 +34,7 @@ describe("failure modes", () => {
   ] as const;
 
   it.each(modes)("%s: a timeout becomes a synthetic %s", async (failureMode, verdict, allowed) => {
-    const client = new FulcrumClient({
+    const client = makeClient({
       baseUrl: "https://e",
       fetch: hangingFetch,
       failureMode,
@@ -48,11 +53,21 @@ describe("failure modes", () => {
     expect(decision.error).toBeInstanceOf(FulcrumError);
     expect(decision.error?.code).toBe("DeadlineExceeded");
     expect(decision.reasons[0]).toContain(failureMode);
+    // The synthetic decision's machine-readable side: reason = the mode, component "edge".
+    expect(decision).toMatchObject({
+      reason: failureMode,
+      failureMode: { component: "edge", mode: failureMode },
+      rateLimits: [],
+      retryAfterMs: undefined,
+      matchedRules: [],
+      policyVersions: {},
+    });
+    expect(decision.failureMode?.message).toContain("DeadlineExceeded");
     expect(decision.latencyMs).toBeGreaterThanOrEqual(45);
   });
 
   it.each(modes)("%s: a network error becomes a synthetic %s", async (failureMode, verdict) => {
-    const client = new FulcrumClient({ baseUrl: "https://e", fetch: refusedFetch, failureMode });
+    const client = makeClient({ baseUrl: "https://e", fetch: refusedFetch, failureMode });
     const decision = await client.evaluate({});
     expect(decision.decision).toBe(verdict);
     expect(decision.error?.code).toBe("Unknown");
@@ -64,7 +79,7 @@ describe("failure modes", () => {
     ["internal", 500],
     ["deadline_exceeded", 504],
   ])("FAIL_OPEN: a %s answer (HTTP %i) fails open", async (code, status) => {
-    const client = new FulcrumClient({
+    const client = makeClient({
       baseUrl: "https://e",
       fetch: connectErrorFetch(code, status),
       failureMode: "FAIL_OPEN",
@@ -79,14 +94,14 @@ describe("failure modes", () => {
         status: 502,
         headers: { "content-type": "text/html" },
       })) as typeof globalThis.fetch;
-    const client = new FulcrumClient({ baseUrl: "https://e", fetch });
+    const client = makeClient({ baseUrl: "https://e", fetch });
     const decision = await client.evaluate({});
     expect(decision).toMatchObject({ decision: "DENY", failedClosed: true });
     expect(decision.error?.code).toBe("Unavailable");
   });
 
   it("the default failure mode is FAIL_CLOSED and the default timeout 500 ms", () => {
-    const client = new FulcrumClient({ baseUrl: "https://e" });
+    const client = makeClient({ baseUrl: "https://e" });
     expect(client.failureMode).toBe("FAIL_CLOSED");
     expect(client.timeoutMs).toBe(500);
   });
@@ -100,7 +115,7 @@ describe("failure modes", () => {
     ["resource_exhausted", 429, "ResourceExhausted"],
     ["failed_precondition", 400, "FailedPrecondition"],
   ])("FAIL_OPEN does not swallow %s: it throws FulcrumError", async (code, status, name) => {
-    const client = new FulcrumClient({
+    const client = makeClient({
       baseUrl: "https://e",
       fetch: connectErrorFetch(code, status),
       failureMode: "FAIL_OPEN",
@@ -116,12 +131,12 @@ describe("failure modes", () => {
   it("a wrong base URL (plain 404) throws rather than failing open", async () => {
     const fetch = (async () =>
       new Response("not found", { status: 404 })) as typeof globalThis.fetch;
-    const client = new FulcrumClient({ baseUrl: "https://e", fetch, failureMode: "FAIL_OPEN" });
+    const client = makeClient({ baseUrl: "https://e", fetch, failureMode: "FAIL_OPEN" });
     await expect(client.evaluate({})).rejects.toMatchObject({ code: "Unimplemented" });
   });
 
   it("a call the caller cancels throws Canceled in either mode", async () => {
-    const client = new FulcrumClient({
+    const client = makeClient({
       baseUrl: "https://e",
       fetch: hangingFetch,
       failureMode: "FAIL_OPEN",
@@ -133,7 +148,7 @@ describe("failure modes", () => {
   });
 
   it("the per-call timeout overrides the client's", async () => {
-    const client = new FulcrumClient({
+    const client = makeClient({
       baseUrl: "https://e",
       fetch: hangingFetch,
       timeoutMs: 60_000,
@@ -147,33 +162,65 @@ describe("failure modes", () => {
       throw new ConnectError("down", Code.Unavailable);
     }, "FAIL_OPEN");
     expect(await client.evaluate({})).toMatchObject({ failedOpen: true });
-    const invalid = routerClient(() => {
-      throw new ConnectError("context.tenant_id: value is required", Code.InvalidArgument);
+    const refused = routerClient(() => {
+      throw new ConnectError("the API key is revoked", Code.Unauthenticated);
     }, "FAIL_OPEN");
-    await expect(invalid.evaluate({})).rejects.toMatchObject({
-      code: "InvalidArgument",
-      message: "context.tenant_id: value is required",
+    await expect(refused.evaluate({})).rejects.toMatchObject({
+      code: "Unauthenticated",
+      message: "the API key is revoked",
     });
   });
 });
 
 describe("configuration mistakes are loud", () => {
   it("refuses a bad failure mode, timeout or phase", async () => {
-    expect(() => new FulcrumClient({ baseUrl: "x", failureMode: "OPEN" as "FAIL_OPEN" })).toThrow(
+    expect(() => makeClient({ baseUrl: "x", failureMode: "OPEN" as "FAIL_OPEN" })).toThrow(
       /failureMode/,
     );
-    expect(() => new FulcrumClient({ baseUrl: "x", timeoutMs: 0 })).toThrow(/timeoutMs/);
-    expect(() => new FulcrumClient({ baseUrl: "" })).toThrow(/baseUrl/);
-    const client = new FulcrumClient({ baseUrl: "x", fetch: refusedFetch });
+    expect(() => makeClient({ baseUrl: "x", timeoutMs: 0 })).toThrow(/timeoutMs/);
+    expect(() => makeClient({ baseUrl: "" })).toThrow(/baseUrl/);
+    const client = makeClient({ baseUrl: "x", fetch: refusedFetch });
     await expect(client.evaluate({ phase: "LATER" as "PRE_EXECUTION" })).rejects.toThrow(
       /unknown phase/,
     );
   });
 
-  it("refuses an api key with a custom transport (it could not be applied)", () => {
-    const transport = createRouterTransport(() => {});
-    expect(() => new FulcrumClient({ baseUrl: "x", apiKey: "k", transport })).toThrow(
-      /apiKeyInterceptor/,
+  it("requires an API key shaped like a Fulcrum key, and never repeats it", () => {
+    const options = { baseUrl: "https://e" };
+    for (const apiKey of [undefined, ""]) {
+      expect(() => new FulcrumClient({ ...options, apiKey } as FulcrumClientOptions)).toThrow(
+        /apiKey is required/,
+      );
+    }
+    for (const apiKey of ["sk-live-secret123", "fk_", "fk_has space", "FK_abc", 42]) {
+      let error: unknown;
+      try {
+        new FulcrumClient({ ...options, apiKey } as FulcrumClientOptions);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(FulcrumError);
+      expect(error).toMatchObject({ code: "InvalidArgument" });
+      expect((error as Error).message).toMatch(/does not look like a Fulcrum API key.*"fk_"/);
+      expect((error as Error).message).not.toContain("secret123");
+    }
+    expect(() => new FulcrumClient({ ...options, apiKey: "fk_live-Key_0123" })).not.toThrow();
+  });
+
+  it("refuses the removed tenantId option (the tenant comes from the API key)", () => {
+    const options = { baseUrl: "https://e", apiKey: TEST_API_KEY, tenantId: "demo" };
+    expect(() => new FulcrumClient(options as FulcrumClientOptions)).toThrow(
+      /tenantId is no longer an option/,
     );
+  });
+
+  it("requires the key with a custom transport too (it is sent as a call header)", () => {
+    const transport = createRouterTransport(() => {});
+    expect(() => new FulcrumClient({ baseUrl: "x", transport } as FulcrumClientOptions)).toThrow(
+      /apiKey is required/,
+    );
+    expect(
+      () => new FulcrumClient({ baseUrl: "x", apiKey: TEST_API_KEY, transport }),
+    ).not.toThrow();
   });
 });

@@ -38,18 +38,15 @@ export type PhaseName =
 export interface FulcrumClientOptions {
   /** The edge, e.g. `https://fulcrum.example.com` or `http://127.0.0.1:8787`. */
   baseUrl: string;
-  /** Sent as `x-api-key` on every call. */
-  apiKey?: string;
   /**
-   * The tenant to evaluate for. Leave it unset when the API key names the tenant;
-   * set it for an edge that does not authenticate keys yet (it reads the tenant
-   * from the request) — the server rejects a tenant that differs from the key's.
+   * A Fulcrum API key (`fk_…`), sent as `x-api-key` on every call. Required: the
+   * key names the tenant, so the SDK never sends a tenant id.
    */
-  tenantId?: string;
+  apiKey: string;
   /**
    * What a decision is when Fulcrum cannot answer (timeout, network error, 5xx):
    * FAIL_CLOSED (default) → a DENY marked `failedClosed`; FAIL_OPEN → an ALLOW
-   * marked `failedOpen`. Mistakes (bad input, bad key, unknown tenant) always throw.
+   * marked `failedOpen`. Mistakes (bad input, an unknown or refused key) always throw.
    */
   failureMode?: FailureMode;
   /** Deadline of one decision call, in ms. Default 500. */
@@ -66,13 +63,15 @@ export interface FulcrumClientOptions {
   eventTimeoutMs?: number;
   /** Called when an event could not be published after all retries (or was refused). */
   onEventError?: (failure: FailedEvent) => void;
-  /** A ready transport; replaces baseUrl/fetch/useBinaryFormat (tests, custom protocols). */
+  /**
+   * A ready transport; replaces baseUrl/fetch/useBinaryFormat (tests, custom protocols).
+   * The API key is still sent, as a header of every call.
+   */
   transport?: Transport;
 }
 
-/** What the policies look at. Tenant defaults to the client's. */
+/** What the policies look at. The tenant is the API key's. */
 export interface GuardContext {
-  tenantId?: string;
   workflowId?: string;
   envelopeId?: string;
   userId?: string;
@@ -88,6 +87,11 @@ export interface GuardContext {
   outputText?: string;
   /** Estimated cost of the step in USD, for cost-control rules. */
   estimatedCost?: number;
+  /**
+   * Tokens the step is expected to use, for tokens-per-minute rate limits (a call
+   * without it is not counted against them). Rounded up to an integer.
+   */
+  estimatedTokens?: number;
   attributes?: Record<string, string>;
   /** When the step happens; the server's clock when unset. */
   timestamp?: Date;
@@ -113,7 +117,10 @@ export interface CheckOptions {
 
 type ContextInit = MessageInitShape<typeof EvaluationContextSchema>;
 
-/** Adds the API key to every request. */
+/**
+ * Adds the API key to every request of a transport you build yourself (for other
+ * Fulcrum services); FulcrumClient sends its `apiKey` on its own.
+ */
 export function apiKeyInterceptor(apiKey: string): Interceptor {
   return (next) => (request) => {
     request.header.set("x-api-key", apiKey);
@@ -124,7 +131,8 @@ export function apiKeyInterceptor(apiKey: string): Interceptor {
 export class FulcrumClient {
   readonly failureMode: FailureMode;
   readonly timeoutMs: number;
-  readonly tenantId: string;
+  /** @internal Headers of every call (the API key). */
+  readonly headers: Readonly<Record<string, string>>;
   /** @internal */
   readonly policies: Client<typeof PolicyService>;
   /** @internal */
@@ -138,6 +146,13 @@ export class FulcrumClient {
   };
 
   constructor(options: FulcrumClientOptions) {
+    if ((options as { tenantId?: unknown } | undefined)?.tenantId !== undefined) {
+      throw new FulcrumError(
+        "InvalidArgument",
+        "tenantId is no longer an option: the tenant comes from the API key; remove it",
+      );
+    }
+    this.headers = { "x-api-key": checkApiKey(options?.apiKey) };
     const failureMode = options.failureMode ?? "FAIL_CLOSED";
     if (failureMode !== "FAIL_OPEN" && failureMode !== "FAIL_CLOSED") {
       throw new FulcrumError(
@@ -147,29 +162,22 @@ export class FulcrumClient {
     }
     this.failureMode = failureMode;
     this.timeoutMs = positive("timeoutMs", options.timeoutMs, 500);
-    this.tenantId = options.tenantId ?? "";
     this.eventSettings = {
       retries: Math.max(0, Math.floor(options.eventRetries ?? 5)),
       backoffMs: positive("eventBackoffMs", options.eventBackoffMs, 200),
       timeoutMs: positive("eventTimeoutMs", options.eventTimeoutMs, 2000),
       ...(options.onEventError ? { onError: options.onEventError } : {}),
     };
-    const interceptors = options.apiKey ? [apiKeyInterceptor(options.apiKey)] : [];
     let transport = options.transport;
     if (!transport) {
       if (!options.baseUrl) throw new FulcrumError("InvalidArgument", "baseUrl is required");
       transport = createConnectTransport({
         baseUrl: options.baseUrl,
         useBinaryFormat: options.useBinaryFormat ?? true,
-        interceptors,
-        // Bound late so a test (or a Worker) can replace globalThis.fetch.
+        // Bound late so a test (or a Worker) can replace globalThis.fetch; never the
+        // unbound global itself (Workers throw "Illegal invocation" for that).
         fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
       });
-    } else if (options.apiKey) {
-      throw new FulcrumError(
-        "InvalidArgument",
-        "apiKey cannot be combined with a custom transport; add apiKeyInterceptor(apiKey) to it",
-      );
     }
     this.policies = createClient(PolicyService, transport);
     this.events = createClient(EventStoreService, transport);
@@ -210,10 +218,7 @@ export class FulcrumClient {
     const ctx = this.context(context);
     const policyId = options.policyId ?? "";
     return this.decide(options, async (call, started) => {
-      const response = await this.policies.checkPolicy(
-        { tenantId: ctx.tenantId ?? "", policyId, context: ctx },
-        call,
-      );
+      const response = await this.policies.checkPolicy({ policyId, context: ctx }, call);
       return fromCheckPolicy(response, policyId, Date.now() - started);
     });
   }
@@ -236,8 +241,8 @@ export class FulcrumClient {
     if (context.phase && phase === undefined) {
       throw new FulcrumError("InvalidArgument", `unknown phase ${context.phase}`);
     }
+    // Never a tenant id: the edge takes the tenant from the API key.
     return {
-      tenantId: context.tenantId ?? this.tenantId,
       workflowId: context.workflowId ?? "",
       envelopeId: context.envelopeId ?? "",
       userId: context.userId ?? "",
@@ -249,6 +254,7 @@ export class FulcrumClient {
       inputText: context.inputText ?? "",
       outputText: context.outputText ?? "",
       estimatedCostUsd: context.estimatedCost ?? 0,
+      estimatedTokens: tokens(context.estimatedTokens),
       attributes: context.attributes ?? {},
       ...(context.timestamp ? { timestamp: timestampFromMs(context.timestamp.getTime()) } : {}),
     };
@@ -260,6 +266,7 @@ export class FulcrumClient {
   ): Promise<Decision> {
     const started = Date.now();
     const callOptions: CallOptions = {
+      headers: this.headers,
       timeoutMs: positive("timeoutMs", options.timeoutMs, this.timeoutMs),
       ...(options.signal ? { signal: options.signal } : {}),
     };
@@ -271,6 +278,41 @@ export class FulcrumClient {
       return syntheticDecision(this.failureMode, error, Date.now() - started);
     }
   }
+}
+
+const API_KEY_PREFIX = "fk_";
+// Loose on purpose (the edge checks the exact shape): the prefix, then base64url.
+const API_KEY_SHAPE = /^fk_[A-Za-z0-9_-]+$/;
+
+/** The key, trimmed; a clear error (never repeating the key) when it cannot be one. */
+function checkApiKey(apiKey: unknown): string {
+  if (apiKey === undefined || apiKey === null || apiKey === "") {
+    throw new FulcrumError(
+      "InvalidArgument",
+      "apiKey is required: pass the Fulcrum API key (fk_…) that names your tenant",
+    );
+  }
+  const key = typeof apiKey === "string" ? apiKey.trim() : "";
+  if (!API_KEY_SHAPE.test(key)) {
+    throw new FulcrumError(
+      "InvalidArgument",
+      `apiKey does not look like a Fulcrum API key: expected "${API_KEY_PREFIX}" followed by base64url characters, exactly as shown when the key was created`,
+    );
+  }
+  return key;
+}
+
+const UINT32_MAX = 0xffff_ffff;
+
+function tokens(value: number | undefined): number {
+  if (value === undefined) return 0;
+  if (!Number.isFinite(value) || value < 0 || Math.ceil(value) > UINT32_MAX) {
+    throw new FulcrumError(
+      "InvalidArgument",
+      `estimatedTokens must be a number of tokens between 0 and ${UINT32_MAX}`,
+    );
+  }
+  return Math.ceil(value);
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {

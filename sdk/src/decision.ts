@@ -3,9 +3,13 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import {
   type Action as ActionMessage,
   ActionType,
+  type AppliedFailureMode as AppliedFailureModeMessage,
   Decision as DecisionEnum,
+  DecisionReason as DecisionReasonEnum,
   type EvaluationResult,
+  FailureMode as FailureModeEnum,
   type MatchedRule as MatchedRuleMessage,
+  type RateLimitState,
   RuleType,
   Severity,
 } from "../../proto/gen/fulcrum/policy/v1/evaluation_pb.js";
@@ -42,6 +46,61 @@ export interface Action {
   terminal: boolean;
 }
 
+/**
+ * Why a decision is what it is, for code (`reasons` are for people):
+ * - `"POLICY"`: the tenant's active policies decided (whatever the verdict);
+ * - `"RATE_LIMITED"`: a rate limit was exceeded → DENY; see `rateLimits` and `retryAfterMs`;
+ * - `"NO_ACTIVE_POLICIES"`: the tenant has no active policy, nothing restricts the call → ALLOW;
+ * - `"FAIL_CLOSED"`: a dependency failed under FAIL_CLOSED → DENY. Server side (e.g. Redis
+ *   behind a rate limit; `failedClosed` false, `failureMode.component` names it) or client
+ *   side (Fulcrum could not be reached; `failedClosed` true, `failureMode.component` `"edge"`);
+ * - `"FAIL_OPEN"`: SDK only — Fulcrum could not be reached and the client is FAIL_OPEN
+ *   (`failedOpen` true). The server never sends it: a dependency it absorbs under
+ *   FAIL_OPEN leaves the reason as is and sets `failureMode`;
+ * - `""`: the edge did not say (an edge older than this field);
+ * - any other string: a reason newer than this SDK (its number, e.g. `"5"`).
+ */
+export type DecisionReason =
+  | "POLICY"
+  | "RATE_LIMITED"
+  | "NO_ACTIVE_POLICIES"
+  | "FAIL_CLOSED"
+  | "FAIL_OPEN"
+  | ""
+  | (string & {});
+
+/** One rate-limit counter the decision was counted against, after the decision. */
+export interface RateLimit {
+  /** `<policy id>/<rule id>/<limit>`, e.g. `"limits/per-workflow/requests_per_minute"`. */
+  limitId: string;
+  /** Whose counter: `"tenant"`, `"api_key"`, `"workflow"` or `"tool"`. */
+  scope: string;
+  /** The key id, workflow id or tool name (`""` for scope `"tenant"`). */
+  subject: string;
+  /** `"requests"` or `"tokens"`. */
+  unit: string;
+  limit: number;
+  /** Units left after this decision (0 when exceeded). */
+  remaining: number;
+  /** When the window resets; undefined when unknown. */
+  resetAt: Date | undefined;
+  /** When exceeded: wait at least this long before retrying (0 otherwise). */
+  retryAfterMs: number;
+  /** This call would go over the limit; it was not counted. */
+  exceeded: boolean;
+  /** The counter could not be read (Redis failed); the limit's failure mode applied. */
+  failed: boolean;
+}
+
+/** A dependency failure the decision absorbed, and the failure mode that decided. */
+export interface AppliedFailureMode {
+  /** What failed: `"rate_limit"` (server side), `"edge"` (Fulcrum unreachable, synthetic decision). */
+  component: string;
+  mode: "FAIL_OPEN" | "FAIL_CLOSED";
+  /** What happened, for people. */
+  message: string;
+}
+
 /** The result of one policy (present when policies were named in `evaluate`). */
 export interface PolicyResult {
   policyId: string;
@@ -56,6 +115,9 @@ export interface PolicyResult {
   message: string;
   metadata: Record<string, string>;
   evaluationDurationMs: number;
+  reason: DecisionReason;
+  rateLimits: RateLimit[];
+  failureMode: AppliedFailureMode | undefined;
 }
 
 /** The full decision of one guard/evaluate call. */
@@ -65,9 +127,22 @@ export interface Decision {
   allowed: boolean;
   /** Server id of the recorded decision (`dec_…`); empty for a synthetic decision. */
   decisionId: string;
+  /** Why, for code: `"POLICY"`, `"RATE_LIMITED"`, ... (see DecisionReason). */
+  reason: DecisionReason;
+  /** Why, for people: one line per deciding rule (or the failure). */
   reasons: string[];
   matchedRules: MatchedRule[];
   actions: Action[];
+  /** Every rate-limit counter this call was counted against (empty when none applies). */
+  rateLimits: RateLimit[];
+  /**
+   * How long to wait before retrying, when a rate limit was exceeded: the largest
+   * `retryAfterMs` of the exceeded limits (for one without it, the time until its
+   * `resetAt`). Undefined when no limit was exceeded.
+   */
+  retryAfterMs: number | undefined;
+  /** Set when a dependency failed and a failure mode decided (server side or, for a synthetic decision, client side). */
+  failureMode: AppliedFailureMode | undefined;
   /** One per policy when policies were named; empty for the tenant-wide (guard) evaluation. */
   results: PolicyResult[];
   /** Policy id → version that decided. */
@@ -153,7 +228,52 @@ function policyResult(r: EvaluationResult): PolicyResult {
     message: r.message,
     metadata: { ...r.metadata },
     evaluationDurationMs: r.evaluationDurationMs,
+    reason: reasonName(r.reason),
+    rateLimits: r.rateLimits.map(rateLimit),
+    failureMode: appliedFailureMode(r.failureMode),
   };
+}
+
+function reasonName(value: DecisionReasonEnum): DecisionReason {
+  return enumName(DecisionReasonEnum, value);
+}
+
+function rateLimit(r: RateLimitState): RateLimit {
+  return {
+    limitId: r.limitId,
+    scope: r.scope,
+    subject: r.subject,
+    unit: r.unit,
+    limit: r.limit,
+    remaining: r.remaining,
+    resetAt: r.resetAt ? new Date(timestampMs(r.resetAt)) : undefined,
+    retryAfterMs: r.retryAfterMs,
+    exceeded: r.exceeded,
+    failed: r.failed,
+  };
+}
+
+function appliedFailureMode(
+  m: AppliedFailureModeMessage | undefined,
+): AppliedFailureMode | undefined {
+  if (!m) return undefined;
+  return {
+    component: m.component,
+    // An unset or unknown mode is reported as the safe one.
+    mode: m.mode === FailureModeEnum.FAIL_OPEN ? "FAIL_OPEN" : "FAIL_CLOSED",
+    message: m.message,
+  };
+}
+
+/** Largest wait over the exceeded limits; undefined when none was exceeded. */
+function retryAfter(limits: readonly RateLimit[], now: number): number | undefined {
+  const exceeded = limits.filter((l) => l.exceeded);
+  if (exceeded.length === 0) return undefined;
+  return Math.max(
+    ...exceeded.map((l) =>
+      l.retryAfterMs > 0 ? l.retryAfterMs : Math.max(0, (l.resetAt?.getTime() ?? now) - now),
+    ),
+  );
 }
 
 const VERSION_KEY = "policy_version.";
@@ -176,6 +296,9 @@ export function fromEvaluatePolicy(response: EvaluatePolicyResponse, latencyMs: 
     actions: r.actions,
     results: r.policyId ? [r] : [],
     policyVersions,
+    reason: r.reason,
+    rateLimits: r.rateLimits,
+    failureMode: r.failureMode,
     message: r.message,
     dryRun: r.dryRun,
     evaluationDurationMs: r.evaluationDurationMs,
@@ -199,6 +322,9 @@ export function fromEvaluatePolicies(
     actions: response.actions,
     results,
     policyVersions: Object.fromEntries(results.map((r) => [r.policyId, r.policyVersion])),
+    reason: response.reason,
+    rateLimits: response.rateLimits,
+    failureMode: response.failureMode,
     message: `${results.length} policies evaluated`,
     dryRun: results.some((r) => r.dryRun),
     evaluationDurationMs: response.evaluationDurationMs,
@@ -219,9 +345,15 @@ export function fromCheckPolicy(
     reasons: response.reasons,
     matchedRules: response.matchedRules,
     actions: response.actions,
-    policyVersions:
-      policyId && response.policyVersion ? { [policyId]: response.policyVersion } : {},
+    policyVersions: {
+      ...(policyId && response.policyVersion ? { [policyId]: response.policyVersion } : {}),
+      ...response.policyVersions,
+    },
+    reason: response.reason,
+    rateLimits: response.rateLimits,
+    failureMode: response.failureMode,
     evaluationDurationMs: response.evaluationDurationMs,
+    evaluatedAtMs: millis(response.evaluatedAt),
     latencyMs,
   });
 }
@@ -242,6 +374,9 @@ interface Parts {
   actions?: readonly ActionMessage[];
   results?: readonly EvaluationResult[];
   policyVersions?: Record<string, string>;
+  reason?: DecisionReasonEnum;
+  rateLimits?: readonly RateLimitState[];
+  failureMode?: AppliedFailureModeMessage | undefined;
   message?: string;
   dryRun?: boolean;
   evaluationDurationMs?: number;
@@ -252,13 +387,18 @@ interface Parts {
 function fromParts(p: Parts): Decision {
   // A response without a decision is never read as an ALLOW (verdict() maps it to DENY).
   const decision = verdict(p.decision ?? DecisionEnum.UNSPECIFIED);
+  const rateLimits = (p.rateLimits ?? []).map(rateLimit);
   return {
     decision,
     allowed: isAllowed(decision),
     decisionId: p.decisionId,
+    reason: reasonName(p.reason ?? DecisionReasonEnum.UNSPECIFIED),
     reasons: [...(p.reasons ?? [])],
     matchedRules: (p.matchedRules ?? []).map(matchedRule),
     actions: (p.actions ?? []).map(action),
+    rateLimits,
+    retryAfterMs: retryAfter(rateLimits, Date.now()),
+    failureMode: appliedFailureMode(p.failureMode),
     results: (p.results ?? []).map(policyResult),
     policyVersions: p.policyVersions ?? {},
     message: p.message ?? "",
@@ -272,7 +412,10 @@ function fromParts(p: Parts): Decision {
   };
 }
 
-/** The decision the failure mode stands in for when Fulcrum could not answer. */
+/**
+ * The decision the failure mode stands in for when Fulcrum could not answer:
+ * reason `"FAIL_OPEN"` (ALLOW) or `"FAIL_CLOSED"` (DENY), failureMode component `"edge"`.
+ */
 export function syntheticDecision(
   mode: "FAIL_OPEN" | "FAIL_CLOSED",
   error: FulcrumError,
@@ -285,9 +428,13 @@ export function syntheticDecision(
     decision,
     allowed: open,
     decisionId: "",
+    reason: mode,
     reasons: [reason],
     matchedRules: [],
     actions: [],
+    rateLimits: [],
+    retryAfterMs: undefined,
+    failureMode: { component: "edge", mode, message: `${error.code}: ${error.message}` },
     results: [],
     policyVersions: {},
     message: reason,

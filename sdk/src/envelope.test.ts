@@ -12,6 +12,7 @@ import {
   type EvaluatePolicyRequest,
   PolicyService,
 } from "../../proto/gen/fulcrum/policy/v1/policy_service_pb.js";
+import { TEST_API_KEY } from "../../test/harness/sdk-client-stubs.js";
 import { type FailedEvent, FulcrumClient, type FulcrumClientOptions } from "./index.js";
 
 const UUIDV7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -20,9 +21,12 @@ const UUIDV7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]
 function fakeEdge(publish: (req: PublishEventRequest, attempt: number) => void = () => {}) {
   const evaluations: EvaluatePolicyRequest[] = [];
   const published: PublishEventRequest[] = [];
+  /** The x-api-key of every call, in order. */
+  const keys: (string | null)[] = [];
   const transport = createRouterTransport(({ service }) => {
     service(PolicyService, {
-      evaluatePolicy(req) {
+      evaluatePolicy(req, ctx) {
+        keys.push(ctx.requestHeader.get("x-api-key"));
         evaluations.push(req);
         const denied = req.context?.toolNames.some((t) => t.startsWith("shell_"));
         return {
@@ -32,7 +36,8 @@ function fakeEdge(publish: (req: PublishEventRequest, attempt: number) => void =
       },
     });
     service(EventStoreService, {
-      publishEvent(req) {
+      publishEvent(req, ctx) {
+        keys.push(ctx.requestHeader.get("x-api-key"));
         published.push(req);
         const attempt = published.filter((p) => p.event?.eventId === req.event?.eventId).length;
         publish(req, attempt);
@@ -41,8 +46,8 @@ function fakeEdge(publish: (req: PublishEventRequest, attempt: number) => void =
     });
   });
   const client = (options: Partial<FulcrumClientOptions> = {}) =>
-    new FulcrumClient({ baseUrl: "x", transport, tenantId: "demo", ...options });
-  return { evaluations, published, client };
+    new FulcrumClient({ baseUrl: "x", apiKey: TEST_API_KEY, transport, ...options });
+  return { evaluations, published, keys, client };
 }
 
 afterEach(() => {
@@ -62,7 +67,8 @@ describe("Envelope", () => {
     expect(env.pendingEvents).toBe(0);
     const event = edge.published[0]?.event;
     expect(event).toMatchObject({
-      tenantId: "demo",
+      // The tenant is the API key's: events never name it.
+      tenantId: "",
       executionId: "exec-1",
       workflowId: "support-bot",
       eventType: EventType.EXECUTION_STARTED,
@@ -88,13 +94,14 @@ describe("Envelope", () => {
       model: "gpt-4o",
       tools: ["shell_run"],
       estimatedCost: 0.01,
+      estimatedTokens: 812,
       attributes: { region: "eu" },
       phase: "PRE_TOOL_CALL",
     });
     expect(decision).toMatchObject({ decision: "DENY", allowed: false, decisionId: "dec_x" });
     expect(edge.evaluations[0]?.policyId).toBe("");
     expect(edge.evaluations[0]?.context).toMatchObject({
-      tenantId: "demo",
+      tenantId: "",
       workflowId: "wf",
       userId: "u1",
       userRoles: ["agent"],
@@ -103,10 +110,15 @@ describe("Envelope", () => {
       modelId: "gpt-4o",
       toolNames: ["shell_run"],
       estimatedCostUsd: 0.01,
+      estimatedTokens: 812,
       attributes: { region: "eu" },
       phase: Phase.PRE_TOOL_CALL,
     });
     expect(await env.allowed("summarize", { inputText: "hello" })).toBe(true);
+    await env.flush();
+    // Decisions and event publishes alike carry the key.
+    expect(edge.keys.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(edge.keys)).toEqual(new Set([TEST_API_KEY]));
   });
 
   it("maps event type names, and sends other names as CUSTOM", async () => {
@@ -247,7 +259,7 @@ describe("Envelope", () => {
 });
 
 describe("sdk/README.md", () => {
-  it.each(["guard.ts", "failure-modes.ts"])(
+  it.each(["guard.ts", "failure-modes.ts", "rate-limits.ts"])(
     "shows examples/%s verbatim (the e2e tier runs the examples, so the README runs)",
     (name) => {
       const sdk = join(import.meta.dirname, "..");

@@ -20,7 +20,10 @@ export interface EnvelopeOptions {
   metadata?: Record<string, string>;
 }
 
-/** What guard() takes besides the action; the envelope supplies workflow, user and tenant. */
+/**
+ * What guard() takes besides the action (`inputText`, `model`, `tools`, `estimatedCost`,
+ * `estimatedTokens`, `phase`, `attributes`, ...); the envelope supplies workflow and user.
+ */
 export type GuardOptions = Omit<GuardContext, "action" | "workflowId" | "envelopeId"> & {
   policyIds?: string[];
   dryRun?: boolean;
@@ -129,7 +132,7 @@ export class Envelope {
     const known = eventTypeOf(type);
     const event: EventInit = {
       eventId,
-      tenantId: this.client.tenantId,
+      // No tenant id: the event is the API key's tenant's.
       executionId: this.executionId,
       envelopeId: this.envelopeId,
       workflowId: this.workflowId,
@@ -195,7 +198,10 @@ export class Envelope {
     for (;;) {
       attempts++;
       try {
-        await this.client.events.publishEvent({ event }, { timeoutMs });
+        await this.client.events.publishEvent(
+          { event },
+          { headers: this.client.headers, timeoutMs },
+        );
         return;
       } catch (reason) {
         const error = FulcrumError.from(reason);

@@ -21,8 +21,10 @@ const TRANSPORT_FAILURES: ReadonlySet<Code> = new Set([
 /**
  * The one error type the SDK throws. `code` is the Connect code name.
  * A FulcrumError that reaches the caller is never swallowed by FAIL_OPEN: it is
- * a mistake to fix (bad input, wrong or missing API key, unknown tenant or
- * policy, a wrong base URL) or a rate limit — not an outage.
+ * a mistake to fix (bad input, a wrong, revoked or under-scoped API key, an
+ * unknown policy, a wrong base URL) or the edge throttling requests — not an
+ * outage. (A policy rate limit is not an error: it is a DENY with reason
+ * RATE_LIMITED.)
  */
 export class FulcrumError extends Error {
   override readonly name = "FulcrumError";

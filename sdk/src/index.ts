@@ -8,7 +8,16 @@ export {
   type GuardContext,
   type PhaseName,
 } from "./client.js";
-export type { Action, Decision, MatchedRule, PolicyResult, Verdict } from "./decision.js";
+export type {
+  Action,
+  AppliedFailureMode,
+  Decision,
+  DecisionReason,
+  MatchedRule,
+  PolicyResult,
+  RateLimit,
+  Verdict,
+} from "./decision.js";
 export {
   Envelope,
   type EnvelopeOptions,

@@ -1,264 +1,64 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-web";
+import * as opaWasm from "@open-policy-agent/opa-wasm";
+import { toDecisionInput } from "../../core/policy/decision-input.js";
+import { expandDecision } from "../../core/policy/expand-decision.js";
 import {
-  type Action,
-  ActionType,
-  Decision,
-  EvaluationContextSchema,
-  type EvaluationResult,
-  type MatchedRule,
-  Phase,
-  RuleType,
-  Severity,
-} from "../../proto/gen/fulcrum/policy/v1/evaluation_pb.js";
-import { PolicyService } from "../../proto/gen/fulcrum/policy/v1/policy_service_pb.js";
-import { runOpa } from "../../scripts/opa.js";
+  type PreparedTenantData,
+  prepareTenantData,
+} from "../../core/policy/prepare-tenant-data.js";
+import {
+  DECISION_ENTRYPOINT,
+  type DecisionInput,
+  type DecisionOutput,
+  type RawDecisionOutput,
+  type TenantConfig,
+} from "../../core/policy/tenant-config.js";
+import { EvaluationContextSchema, Phase } from "../../proto/gen/fulcrum/policy/v1/evaluation_pb.js";
+import { freePort, waitForHttp } from "../../scripts/lib/ports.js";
+import { repoRoot, resolveOpa } from "../../scripts/opa.js";
 import type { EvaluationCase } from "./policy-cases.js";
 
 /**
  * Helpers of the differential test (test/e2e/differential.test.ts): the
- * reference's input and `opa eval` run, the normalisation of the reference's
- * decision and of the edge's protobuf reply into one comparable JSON shape,
+ * governance library (policies/fulcrum/governance) evaluated two ways over the
+ * same prepared tenant data and the same input —
+ *
+ * - in process, the compiled policies/build/governance.wasm through
+ *   @open-policy-agent/opa-wasm, exactly as bench/wasm-eval.ts loads it
+ *   (loadPolicySync, setData(prepareTenantData(config)), evaluate at
+ *   DECISION_ENTRYPOINT, expandDecision);
+ * - `opa run --server` with the Rego sources the wasm was built from
+ *   (policies/build/manifest.json), queried at the same entrypoint over HTTP —
+ *
  * and the report of the first differing path.
  */
 
-// ---------------------------------------------------------------------------
-// The reference's decision document (policies/README.md, Output).
+// As in bench/wasm-eval.ts: the ESM entry exports the synchronous loader on its default export only.
+const { loadPolicySync } = (opaWasm as unknown as { default: typeof opaWasm }).default;
 
-export interface RefMatchedRule {
-  rule_id: string;
-  rule_name: string;
-  rule_type: string;
-  priority: number;
-  action: string;
-  severity?: string;
-  reason: string;
-  matched_conditions: string[];
-  policy_id?: string;
-}
-export interface RefAction {
-  type: string;
-  rule_id?: string;
-  policy_id?: string;
-  message: string;
-  severity: string;
-  terminal: boolean;
-}
-export interface RefResult {
-  policy_id: string;
-  policy_version: string;
-  policy_name: string;
-  enforcement?: string;
-  in_scope?: boolean;
-  decision: string;
-  dry_run: boolean;
-  would_decide: string;
-  matched_rules: RefMatchedRule[];
-  actions: RefAction[];
-  message: string;
-}
-export interface RefDecision {
-  decision: string;
-  would_decide: string;
-  results: RefResult[];
-  matched_rules: RefMatchedRule[];
-  reasons: string[];
-  actions: RefAction[];
+const buildDir = join(repoRoot, "policies", "build");
+
+interface Manifest {
+  entrypoint: string;
+  sha256: string;
+  modules: string[];
 }
 
-/**
- * Normalisation of the reference's side. The optimised output no longer
- * carries four of the reference's fields (they were dropped from the wire
- * format on purpose, everything else was proven byte-identical):
- * results[].enforcement, results[].in_scope, matched_rules[].severity (in
- * results and at the top level) and rule_id/policy_id on actions (in results
- * and at the top level). They are removed here, and only they.
- */
-export function normaliseReference(d: RefDecision): RefDecision {
-  const rule = ({ severity: _severity, ...m }: RefMatchedRule): RefMatchedRule => m;
-  const action = ({ rule_id: _rule, policy_id: _policy, ...a }: RefAction): RefAction => a;
-  return {
-    ...d,
-    results: d.results.map(({ enforcement: _level, in_scope: _scope, ...r }) => ({
-      ...r,
-      matched_rules: r.matched_rules.map(rule),
-      actions: r.actions.map(action),
-    })),
-    matched_rules: d.matched_rules.map(rule),
-    actions: d.actions.map(action),
-  };
+/** policies/build/manifest.json: which Rego modules governance.wasm was built from. */
+export function buildManifest(): Manifest {
+  return JSON.parse(readFileSync(join(buildDir, "manifest.json"), "utf8")) as Manifest;
 }
 
-/**
- * The reference's `input`: the REQUEST as the caller sent it, every context
- * field explicit. Not toDecisionInput() (edge code, which omits empty fields):
- * the reference reads an absent estimated_cost_usd as "not checked", while a
- * protobuf request always carries a cost (0 by default), so the explicit value
- * is the faithful one. Unset phase is "" (the reference's "unspecified").
- */
-function referenceInput(c: EvaluationCase) {
-  return {
-    policy_ids: c.policyIds,
-    dry_run: c.dryRun,
-    context: {
-      tenant_id: c.context.tenantId,
-      workflow_id: c.context.workflowId,
-      envelope_id: "",
-      user_id: "",
-      user_roles: c.context.userRoles,
-      phase: c.context.phase,
-      model_id: c.context.modelId,
-      tool_names: c.context.toolNames,
-      input_text: c.context.inputText,
-      output_text: c.context.outputText,
-      attributes: {},
-      estimated_cost_usd: c.context.estimatedCostUsd,
-      action: "",
-    },
-  };
-}
-
-/**
- * `opa eval` of the reference over `referenceFiles` and the tenant's raw
- * configuration, `<tenantDataDir>/<tenant id>.json`.
- */
-export async function referenceDecision(
-  c: EvaluationCase,
-  referenceFiles: string[],
-  tenantDataDir: string,
-): Promise<RefDecision> {
-  const args = ["eval", "--format", "json", "--stdin-input"];
-  for (const file of referenceFiles) args.push("--data", file);
-  args.push("--data", join(tenantDataDir, `${c.tenantId}.json`), "data.fulcrum.reference.decision");
-  const { stdout } = await runOpa(args, { stdin: JSON.stringify(referenceInput(c)) });
-  return JSON.parse(stdout).result[0].expressions[0].value as RefDecision;
-}
+/** The Rego sources of the wasm (paths under policies/). */
+export const governanceModules = (): string[] =>
+  buildManifest().modules.map((m) => join(repoRoot, "policies", m));
 
 // ---------------------------------------------------------------------------
-// Both sides as the RPC response, in one comparable (plain JSON) shape.
-
-/** EvaluatePolicy without policy_id: the combined result. */
-export interface Combined {
-  rpc: "EvaluatePolicy";
-  result: ComparableResult;
-}
-/** EvaluatePolicies. */
-export interface PerPolicy {
-  rpc: "EvaluatePolicies";
-  final_decision: string;
-  results: ComparableResult[];
-  actions: RefAction[];
-  reasons: string[];
-}
-export type Comparable = Combined | PerPolicy;
-export interface ComparableResult {
-  policy_id: string;
-  policy_version: string;
-  policy_name: string;
-  decision: string;
-  would_decide: string;
-  dry_run: boolean;
-  matched_rules: RefMatchedRule[];
-  actions: RefAction[];
-  reasons: string[];
-  message: string;
-  metadata: Record<string, string>;
-}
-
-/**
- * What the RPC must answer for the reference's (normalised) decision. This is
- * the documented mapping of proto/README.md and policy_service.proto, written
- * out: a combined result folds every policy (policy_id empty, each matched rule
- * names its policy, metadata `policy_version.<id>`); per-policy results list
- * their own matched rules (without policy_id) and their reasons undecorated.
- */
-export function expectedResponse(c: EvaluationCase, d: RefDecision): Comparable {
-  if (c.policyIds.length === 0) {
-    return {
-      rpc: "EvaluatePolicy",
-      result: {
-        policy_id: "",
-        policy_version: "",
-        policy_name: "",
-        decision: d.decision,
-        would_decide: d.would_decide,
-        dry_run: d.results.some((r) => r.dry_run),
-        matched_rules: d.matched_rules,
-        actions: d.actions,
-        reasons: d.reasons,
-        message:
-          d.results.length === 0
-            ? "no active policies for this tenant"
-            : `${d.results.length} active policies evaluated`,
-        metadata: Object.fromEntries(
-          d.results.map((r) => [`policy_version.${r.policy_id}`, r.policy_version]),
-        ),
-      },
-    };
-  }
-  const results = d.results.map(
-    (r): ComparableResult => ({
-      policy_id: r.policy_id,
-      policy_version: r.policy_version,
-      policy_name: r.policy_name,
-      decision: r.decision,
-      would_decide: r.would_decide,
-      dry_run: r.dry_run,
-      matched_rules: r.matched_rules,
-      actions: r.actions,
-      reasons: r.matched_rules.map((m) => m.reason),
-      message: r.message,
-      metadata: {},
-    }),
-  );
-  return {
-    rpc: "EvaluatePolicies",
-    final_decision: d.decision,
-    results,
-    actions: d.actions,
-    reasons: results.flatMap((r) => r.reasons),
-  };
-}
-
-const edgeRule = (m: MatchedRule): RefMatchedRule => ({
-  rule_id: m.ruleId,
-  rule_name: m.ruleName,
-  rule_type: RuleType[m.ruleType],
-  priority: m.priority,
-  action: ActionType[m.action],
-  reason: m.reason,
-  matched_conditions: m.matchedConditions,
-  // Set on combined results only; per-policy results leave it empty.
-  ...(m.policyId ? { policy_id: m.policyId } : {}),
-});
-
-function edgeAction(a: Action): RefAction & { parameters?: Record<string, string> } {
-  return {
-    type: ActionType[a.type],
-    message: a.message,
-    severity: Severity[a.severity],
-    terminal: a.terminal,
-    // The reference emits no action parameters: any would be a difference.
-    ...(Object.keys(a.parameters).length > 0 ? { parameters: a.parameters } : {}),
-  };
-}
-
-/** Transport-only fields (evaluated_at, durations, decision_id) are left out. */
-const edgeResult = (r: EvaluationResult): ComparableResult => ({
-  policy_id: r.policyId,
-  policy_version: r.policyVersion,
-  policy_name: r.policyName,
-  decision: Decision[r.decision],
-  would_decide: Decision[r.wouldDecide],
-  dry_run: r.dryRun,
-  matched_rules: r.matchedRules.map(edgeRule),
-  actions: r.actions.map(edgeAction),
-  reasons: r.reasons,
-  message: r.message,
-  metadata: r.metadata,
-});
+// The request: the edge's own mapping of a context to the decision input.
 
 function contextOf(c: EvaluationCase) {
   return create(EvaluationContextSchema, {
@@ -267,30 +67,150 @@ function contextOf(c: EvaluationCase) {
   });
 }
 
-/** The edge Worker's answer at `baseUrl`, through Connect. */
-export async function edgeResponse(c: EvaluationCase, baseUrl: string): Promise<Comparable> {
-  const client = createClient(PolicyService, createConnectTransport({ baseUrl }));
-  const context = contextOf(c);
-  if (c.policyIds.length === 0) {
-    const { result } = await client.evaluatePolicy({ context, dryRun: c.dryRun });
-    if (!result) throw new Error("no result");
-    return { rpc: "EvaluatePolicy", result: edgeResult(result) };
-  }
-  const response = await client.evaluatePolicies({
-    policyIds: c.policyIds,
-    context,
-    dryRun: c.dryRun,
-  });
+/** The `input` both sides evaluate. */
+export const inputOf = (c: EvaluationCase): DecisionInput =>
+  toDecisionInput(contextOf(c), c.policyIds, c.dryRun);
+
+// ---------------------------------------------------------------------------
+// Side 1: the compiled library in process.
+
+export interface WasmGovernance {
+  /** sha256 of the loaded bundle. */
+  sha256: string;
+  /** Raw output of the decision entrypoint for `input` over `prepared`. */
+  evaluate(prepared: PreparedTenantData, input: DecisionInput): RawDecisionOutput;
+}
+
+export async function loadWasmGovernance(
+  wasmPath = join(buildDir, "governance.wasm"),
+): Promise<WasmGovernance> {
+  const bytes = readFileSync(wasmPath);
+  const module = await WebAssembly.compile(bytes);
+  // One instance per tenant, data set once, as the edge did.
+  const instances = new Map<PreparedTenantData, ReturnType<typeof loadPolicySync>>();
   return {
-    rpc: "EvaluatePolicies",
-    final_decision: Decision[response.finalDecision],
-    results: response.results.map(edgeResult),
-    actions: response.actions.map(edgeAction),
-    reasons: response.reasons,
+    sha256: createHash("sha256").update(bytes).digest("hex"),
+    evaluate(prepared, input) {
+      let policy = instances.get(prepared);
+      if (!policy) {
+        policy = loadPolicySync(module);
+        policy.setData(prepared);
+        instances.set(prepared, policy);
+      }
+      const [first] = policy.evaluate(input, DECISION_ENTRYPOINT) as [{ result: unknown }];
+      return first.result as RawDecisionOutput;
+    },
   };
 }
 
-/** JSON with object keys sorted: key order is not part of either contract. */
+// ---------------------------------------------------------------------------
+// Side 2: OPA's own evaluator, as a server.
+
+export interface OpaServer {
+  url: string;
+  /** Replaces the server's base data document with `prepared`. */
+  setData(prepared: PreparedTenantData): Promise<void>;
+  /** Raw output of the decision entrypoint for `input` over the current data. */
+  evaluate(input: DecisionInput): Promise<RawDecisionOutput>;
+  stop(): Promise<void>;
+}
+
+export async function startOpaServer(modules: string[]): Promise<OpaServer> {
+  const bin = await resolveOpa();
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child: ChildProcess = spawn(
+    bin,
+    ["run", "--server", "--addr", `127.0.0.1:${port}`, "--log-level", "error", ...modules],
+    { cwd: repoRoot, stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => {
+    stderr += d.toString("utf8");
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  try {
+    await waitForHttp(`${url}/health`, 20_000);
+  } catch (error) {
+    child.kill();
+    throw new Error(`opa run --server did not come up: ${String(error)}\n${stderr}`);
+  }
+  async function call(method: string, path: string, body: unknown) {
+    const response = await fetch(`${url}${path}`, {
+      method,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`OPA ${method} ${path}: ${response.status} ${text}`);
+    return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  }
+  return {
+    url,
+    async setData(prepared) {
+      await call("PUT", "/v1/data", prepared);
+    },
+    async evaluate(input) {
+      const reply = await call("POST", `/v1/data/${DECISION_ENTRYPOINT}`, { input });
+      if (!("result" in reply))
+        throw new Error(`OPA left the decision undefined: ${JSON.stringify(reply)}`);
+      return reply.result as RawDecisionOutput;
+    },
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill();
+        await exited;
+      }
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// One tenant's cases through both sides.
+
+export interface Pair {
+  c: EvaluationCase;
+  input: DecisionInput;
+  wasm: { raw: RawDecisionOutput; decision: DecisionOutput };
+  opa: { raw: RawDecisionOutput; decision: DecisionOutput };
+}
+
+/**
+ * Every case through both evaluators, a tenant at a time (the server holds one
+ * base document): the raw entrypoint values and their expansion. Expansion
+ * throws on an output that does not fit the data, which fails the test.
+ */
+export async function evaluatePairs(
+  configs: Record<string, TenantConfig>,
+  cases: EvaluationCase[],
+  wasm: WasmGovernance,
+  opa: OpaServer,
+): Promise<Pair[]> {
+  const pairs: Pair[] = [];
+  for (const [tenantId, config] of Object.entries(configs)) {
+    const prepared = prepareTenantData(config);
+    await opa.setData(prepared);
+    const own = cases.filter((c) => c.tenantId === tenantId);
+    const fromOpa = await Promise.all(own.map((c) => opa.evaluate(inputOf(c))));
+    own.forEach((c, i) => {
+      const input = inputOf(c);
+      const wasmRaw = wasm.evaluate(prepared, input);
+      const opaRaw = fromOpa[i] as RawDecisionOutput;
+      pairs.push({
+        c,
+        input,
+        wasm: { raw: wasmRaw, decision: expandDecision(prepared, wasmRaw) },
+        opa: { raw: opaRaw, decision: expandDecision(prepared, opaRaw) },
+      });
+    });
+  }
+  return pairs;
+}
+
+// ---------------------------------------------------------------------------
+// Comparison and report.
+
+/** JSON with object keys sorted: key order is not part of the contract. */
 export function canonical(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
     v && typeof v === "object" && !Array.isArray(v)
@@ -313,27 +233,5 @@ export function firstDifference(a: unknown, b: unknown, path = "$"): string | un
       if (d) return d;
     }
   }
-  return `${path}: reference ${JSON.stringify(a)} vs edge ${JSON.stringify(b)}`;
-}
-
-export const decisionOf = (r: Comparable): string =>
-  r.rpc === "EvaluatePolicy" ? r.result.decision : r.final_decision;
-export const matchedOf = (r: Comparable): number =>
-  r.rpc === "EvaluatePolicy"
-    ? r.result.matched_rules.length
-    : r.results.reduce((n, x) => n + x.matched_rules.length, 0);
-
-/** Runs `fn` over `items` with at most `limit` in flight (opa eval is a process per case). */
-export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>) {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i] as T);
-      }
-    }),
-  );
-  return out;
+  return `${path}: opa ${JSON.stringify(a)} vs wasm ${JSON.stringify(b)}`;
 }

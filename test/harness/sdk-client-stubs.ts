@@ -1,4 +1,4 @@
-import { createRouterTransport } from "@connectrpc/connect";
+import { createRouterTransport, type HandlerContext } from "@connectrpc/connect";
 import { vi } from "vitest";
 import {
   type EvaluatePolicyRequest,
@@ -12,6 +12,9 @@ import { FulcrumClient } from "../../sdk/src/index.js";
  * mistakes): a fetch answering Connect JSON that records each request, and a client over
  * an in-memory router transport.
  */
+
+/** A well-formed Fulcrum API key (`fk_` + 43 base64url characters) for the SDK's unit tests. */
+export const TEST_API_KEY = "fk_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 
 /** A fetch answering Connect JSON, recording each request. */
 export function jsonFetch(body: unknown, status = 200) {
@@ -32,9 +35,9 @@ export function jsonFetch(body: unknown, status = 200) {
   return { fetch: fetch as unknown as typeof globalThis.fetch, requests };
 }
 
-/** A client (tenant "demo") whose EvaluatePolicy is `evaluatePolicy`, in memory. */
+/** A client (key TEST_API_KEY) whose EvaluatePolicy is `evaluatePolicy`, in memory. */
 export function routerClient(
-  evaluatePolicy: (req: EvaluatePolicyRequest) => unknown,
+  evaluatePolicy: (req: EvaluatePolicyRequest, context: HandlerContext) => unknown,
   failureMode: "FAIL_OPEN" | "FAIL_CLOSED" = "FAIL_CLOSED",
 ) {
   const transport = createRouterTransport(({ service }) => {
@@ -42,5 +45,10 @@ export function routerClient(
       evaluatePolicy: evaluatePolicy as never,
     });
   });
-  return new FulcrumClient({ baseUrl: "http://unused", transport, failureMode, tenantId: "demo" });
+  return new FulcrumClient({
+    baseUrl: "http://unused",
+    apiKey: TEST_API_KEY,
+    transport,
+    failureMode,
+  });
 }

@@ -93,6 +93,7 @@ describe("ActivatePolicyVersion", () => {
       version: 1,
       sha256: t.v1.sha256,
       wasm_sha256: wasmSha256,
+      name: t.name,
     });
     expect(await activeIn(t.tenantId, t.id)).toBe(1);
     expect(await activationRows(t.id)).toEqual([

@@ -1,14 +1,13 @@
 import type { ConnectRouter } from "@connectrpc/connect";
 import { healthService } from "../../../core/connect/health-service.js";
 import { createServiceRouter } from "../../../core/connect/service-router.js";
-import type { Logger } from "../../../core/logging/logger.js";
 import { CostService } from "../../../proto/gen/fulcrum/cost/v1/cost_service_pb.js";
 import { EnvelopeService } from "../../../proto/gen/fulcrum/envelope/v1/envelope_service_pb.js";
 import { EventStoreService } from "../../../proto/gen/fulcrum/eventstore/v1/event_store_service_pb.js";
 import { PolicyService } from "../../../proto/gen/fulcrum/policy/v1/policy_service_pb.js";
 import { Health } from "../../../proto/gen/grpc/health/v1/health_pb.js";
-import type { EvaluationDeps } from "../services/evaluate.js";
-import { policyEvaluationService } from "../services/policy-service.js";
+import { type ApiKeyVerifier, edgeAuthInterceptor } from "../auth/auth-interceptor.js";
+import { type PolicyServiceDeps, policyEvaluationService } from "../services/policy-service.js";
 
 /**
  * The services this edge implements, which Health reports on. The other
@@ -17,19 +16,23 @@ import { policyEvaluationService } from "../services/policy-service.js";
  */
 export const IMPLEMENTED_SERVICES = [PolicyService.typeName, Health.typeName] as const;
 
+export interface EdgeRouterDeps extends PolicyServiceDeps {
+  keys: ApiKeyVerifier;
+  /** Whether the edge can serve decisions (Redis reachable): what Health reports. */
+  isReady: () => Promise<boolean>;
+}
+
 /**
- * Every Connect service the edge answers. Services whose methods later issues
- * implement are registered empty, so they answer Unimplemented rather than 404.
+ * Every Connect service the edge answers, behind API-key authentication (Health
+ * excepted). Services whose methods later issues implement are registered empty,
+ * so they answer Unimplemented rather than 404.
  */
-export function createEdgeRouter(deps: EvaluationDeps, logger: Logger): ConnectRouter {
-  const router = createServiceRouter(logger);
+export function createEdgeRouter(deps: EdgeRouterDeps): ConnectRouter {
+  const router = createServiceRouter(deps.logger, [edgeAuthInterceptor(deps.keys)]);
   router.service(PolicyService, policyEvaluationService(deps));
   router.service(CostService, {});
   router.service(EnvelopeService, {});
   router.service(EventStoreService, {});
-  router.service(
-    Health,
-    healthService(IMPLEMENTED_SERVICES, () => deps.engine.isReady()),
-  );
+  router.service(Health, healthService(IMPLEMENTED_SERVICES, deps.isReady));
   return router;
 }

@@ -1,14 +1,16 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import type { ServiceImpl } from "@connectrpc/connect";
-import { newDecisionId } from "../../../core/ids/uuidv7.js";
-import { isAllowed, strongestDecision } from "../../../core/policy/decision-order.js";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import type { DecisionEventSink } from "../../../core/audit/decision-event.js";
+import type { Logger } from "../../../core/logging/logger.js";
+import { isAllowed } from "../../../core/policy/decision-order.js";
 import {
   toAction,
   toDecision,
   toEvaluationResult,
   toMatchedRule,
 } from "../../../core/policy/decision-result.js";
+import type { PolicyResultOutput } from "../../../core/policy/tenant-config.js";
 import { EvaluationResultSchema } from "../../../proto/gen/fulcrum/policy/v1/evaluation_pb.js";
 import {
   CheckPolicyResponseSchema,
@@ -16,94 +18,172 @@ import {
   EvaluatePolicyResponseSchema,
   type PolicyService,
 } from "../../../proto/gen/fulcrum/policy/v1/policy_service_pb.js";
-import { type Evaluation, type EvaluationDeps, evaluate, requestTenant } from "./evaluate.js";
+import { caller, waitUntilKey } from "../auth/edge-context.js";
+import {
+  type DecisionDeps,
+  type DecisionRequest,
+  decide,
+  decisionEvent,
+  type EdgeDecision,
+} from "../decision/decide.js";
+import { decisionExtras } from "../decision/render.js";
+
+export interface PolicyServiceDeps extends DecisionDeps {
+  events: DecisionEventSink;
+  logger: Logger;
+}
 
 /**
- * The evaluation RPCs of PolicyService, served at the edge. The management
- * RPCs are not registered here and answer Unimplemented.
+ * The evaluation RPCs of PolicyService, served at the edge (the management RPCs
+ * answer Unimplemented here; the management API serves them). Every decision is
+ * handed to the audit sink after the response (`waitUntil`).
  */
 export function policyEvaluationService(
-  deps: EvaluationDeps,
+  deps: PolicyServiceDeps,
 ): Partial<ServiceImpl<typeof PolicyService>> {
+  async function run(
+    ctx: HandlerContext,
+    method: DecisionRequest["method"],
+    fields: Omit<DecisionRequest, "method" | "caller" | "namedTenants"> & { tenantId?: string },
+  ): Promise<EdgeDecision> {
+    const request: DecisionRequest = {
+      method,
+      caller: caller(ctx),
+      namedTenants: [fields.tenantId ?? "", fields.context?.tenantId ?? ""],
+      policyIds: fields.policyIds,
+      context: fields.context,
+      dryRun: fields.dryRun,
+    };
+    const decision = await decide(deps, request);
+    const event = decisionEvent(request, decision);
+    ctx.values.get(waitUntilKey)(
+      deps.events.publish(event).catch((error) => {
+        deps.metrics.increment("fulcrum_policy_decision_events_failed_total");
+        deps.logger.error("decision event not handed off", {
+          decision_id: event.decision_id,
+          error,
+        });
+      }),
+    );
+    return decision;
+  }
+
   return {
-    async evaluatePolicy(req) {
-      const tenantId = requestTenant("", req.context);
+    async evaluatePolicy(req, ctx) {
       const ids = req.policyId ? [req.policyId] : [];
-      const evaluation = await evaluate(deps, tenantId, ids, req.context, req.dryRun);
-      const result = req.policyId ? singleResult(evaluation) : combinedResult(evaluation);
-      return create(EvaluatePolicyResponseSchema, { result, decisionId: newDecisionId() });
+      const decision = await run(ctx, "EvaluatePolicy", {
+        policyIds: ids,
+        context: req.context,
+        dryRun: req.dryRun,
+      });
+      const result = req.policyId ? singleResult(decision) : combinedResult(decision);
+      return create(EvaluatePolicyResponseSchema, { result, decisionId: decision.decisionId });
     },
 
-    async evaluatePolicies(req) {
-      const tenantId = requestTenant("", req.context);
-      const evaluation = await evaluate(deps, tenantId, req.policyIds, req.context, req.dryRun);
-      const timing = timingOf(evaluation);
-      let results = evaluation.output.results;
+    async evaluatePolicies(req, ctx) {
+      const decision = await run(ctx, "EvaluatePolicies", {
+        policyIds: req.policyIds,
+        context: req.context,
+        dryRun: req.dryRun,
+      });
+      const { output } = decision;
+      let results: readonly PolicyResultOutput[] = output.results;
       if (req.stopOnDeny) {
         const firstDeny = results.findIndex((r) => r.decision === "DENY");
         if (firstDeny >= 0) results = results.slice(0, firstDeny + 1);
       }
       return create(EvaluatePoliciesResponseSchema, {
-        results: results.map((r) => toEvaluationResult(r, timing)),
-        finalDecision: toDecision(strongestDecision(results.map((r) => r.decision))),
-        actions: results.flatMap((r) => r.actions.map(toAction)),
-        reasons: results.flatMap((r) => r.matched_rules.map((m) => m.reason)),
-        evaluationDurationMs: evaluation.durationMs,
-        evaluatedAt: timestampFromMs(evaluation.evaluatedAtMs),
-        decisionId: newDecisionId(),
+        results: results.map((r) => toEvaluationResult(r, timingOf(decision))),
+        // Stopping at the first DENY cannot change the strongest decision.
+        finalDecision: toDecision(output.decision),
+        actions: output.actions.map(toAction),
+        reasons: output.reasons,
+        evaluationDurationMs: decision.durationMs,
+        evaluatedAt: timestampFromMs(decision.evaluatedAtMs),
+        decisionId: decision.decisionId,
+        ...decisionExtras(decision),
       });
     },
 
-    async checkPolicy(req) {
-      const tenantId = requestTenant(req.tenantId, req.context, "tenant_id");
-      const ids = req.policyId ? [req.policyId] : [];
-      const evaluation = await evaluate(deps, tenantId, ids, req.context, false);
-      const { output } = evaluation;
+    async checkPolicy(req, ctx) {
+      const decision = await run(ctx, "CheckPolicy", {
+        tenantId: req.tenantId,
+        policyIds: req.policyId ? [req.policyId] : [],
+        context: req.context,
+        dryRun: false,
+      });
+      const { output } = decision;
       return create(CheckPolicyResponseSchema, {
         decision: toDecision(output.decision),
         allowed: isAllowed(output.decision),
         matchedRules: output.matched_rules.map(toMatchedRule),
         reasons: output.reasons,
         actions: output.actions.map(toAction),
-        policyVersion: req.policyId ? (output.results[0]?.policy_version ?? "") : "",
-        evaluationDurationMs: evaluation.durationMs,
-        decisionId: newDecisionId(),
+        policyVersion: req.policyId ? (decision.policyVersions[req.policyId] ?? "") : "",
+        policyVersions: decision.policyVersions,
+        evaluationDurationMs: decision.durationMs,
+        evaluatedAt: timestampFromMs(decision.evaluatedAtMs),
+        decisionId: decision.decisionId,
+        ...decisionExtras(decision),
       });
     },
   };
 }
 
-function timingOf(evaluation: Evaluation) {
-  return { evaluatedAtMs: evaluation.evaluatedAtMs, durationMs: evaluation.durationMs };
+function timingOf(decision: EdgeDecision) {
+  return { evaluatedAtMs: decision.evaluatedAtMs, durationMs: decision.durationMs };
 }
 
-function singleResult(evaluation: Evaluation) {
-  const [result] = evaluation.output.results;
-  // evaluate() guarantees one result per named policy.
+/** The named policy's result; a rate-limit or fail-closed DENY overrides its verdict. */
+function singleResult(decision: EdgeDecision) {
+  const [result] = decision.output.results;
+  // decide() guarantees one result per named policy.
   if (!result) throw new Error("no result for the named policy");
-  return toEvaluationResult(result, timingOf(evaluation));
+  const proto = toEvaluationResult(result, timingOf(decision));
+  const extras = decisionExtras(decision);
+  if (decision.reason === "POLICY") return create(EvaluationResultSchema, { ...proto, ...extras });
+  return create(EvaluationResultSchema, {
+    ...proto,
+    decision: toDecision(decision.output.decision),
+    matchedRules: decision.output.matched_rules.map(toMatchedRule),
+    actions: decision.output.actions.map(toAction),
+    reasons: decision.output.reasons,
+    message: decision.output.reasons[0] ?? proto.message,
+    ...extras,
+  });
 }
 
 /** All of the tenant's active policies folded into one result, as guard() expects. */
-function combinedResult(evaluation: Evaluation) {
-  const { output } = evaluation;
+function combinedResult(decision: EdgeDecision) {
+  const { output } = decision;
   const versions = Object.fromEntries(
-    output.results.map((r) => [`policy_version.${r.policy_id}`, r.policy_version]),
+    Object.entries(decision.policyVersions).map(([id, v]) => [`policy_version.${id}`, v]),
   );
-  const anyDryRun = output.results.some((r) => r.dry_run);
   return create(EvaluationResultSchema, {
     decision: toDecision(output.decision),
-    wouldDecide: toDecision(strongestDecision(output.results.map((r) => r.would_decide))),
-    dryRun: anyDryRun,
+    wouldDecide: toDecision(output.would_decide),
+    dryRun: output.results.some((r) => r.dry_run),
     matchedRules: output.matched_rules.map(toMatchedRule),
     actions: output.actions.map(toAction),
     reasons: output.reasons,
-    message:
-      output.results.length === 0
-        ? "no active policies for this tenant"
-        : `${output.results.length} active policies evaluated`,
+    message: messageOf(decision),
     metadata: versions,
-    evaluatedAt: timestampFromMs(evaluation.evaluatedAtMs),
-    evaluationDurationMs: evaluation.durationMs,
+    evaluatedAt: timestampFromMs(decision.evaluatedAtMs),
+    evaluationDurationMs: decision.durationMs,
+    ...decisionExtras(decision),
   });
+}
+
+function messageOf(decision: EdgeDecision): string {
+  const n = decision.output.results.length;
+  switch (decision.reason) {
+    case "NO_ACTIVE_POLICIES":
+      return "no active policies for this tenant";
+    case "RATE_LIMITED":
+      return `rate limited: ${decision.output.reasons[0] ?? "a rate limit was exceeded"}`;
+    case "FAIL_CLOSED":
+      return decision.failure?.message ?? "a dependency failed and the failure mode denied";
+    default:
+      return `${n} active ${n === 1 ? "policy" : "policies"} evaluated`;
+  }
 }

@@ -46,7 +46,11 @@ export interface Activation {
   changed: boolean;
 }
 
-/** Stores the version's wasm and metadata for the edge (step 1 above). */
+/**
+ * Stores the version's wasm and metadata for the edge (step 1 above); returns the pointer
+ * to it, carrying `policy`'s name (the name as of the write: a rename alone does not move
+ * the pointer, the next activation carries it).
+ */
 export async function stageVersion(
   deps: Pick<FunctionsDeps, "publisher">,
   policy: PolicyRow,
@@ -61,6 +65,7 @@ export async function stageVersion(
     revision: policy.revision,
     sha256: meta.sha256,
     wasmSha256: meta.wasm_sha256,
+    name: policy.name,
   };
 }
 
@@ -111,7 +116,11 @@ export async function activateLocked(
       ...(options.kind === "rollback" ? { reason: options.reason } : {}),
     },
   });
-  return { policy: updated, pointer: { ...staged, revision: updated.revision }, changed: true };
+  return {
+    policy: updated,
+    pointer: { ...staged, revision: updated.revision, name: updated.name },
+    changed: true,
+  };
 }
 
 /** The pointer that takes a policy out of the edge's active set (INACTIVE, ARCHIVED). */

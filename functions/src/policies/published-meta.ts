@@ -1,10 +1,11 @@
 /**
  * The metadata published with a compiled version (core/policy-bundle/published-policy.ts):
  * everything the edge needs besides the wasm to evaluate it (enforcement, dry run,
- * priority, scope, effective window), taken from the version's own definition so an
- * activated version always means what it meant when it was written. The policy's name is
- * left out of what is published (it can change; a version's metadata never does) and is
- * added only for evaluation here (dry run).
+ * priority, scope, effective window, the rate limits of its RATE_LIMIT rules), taken from
+ * the version's own definition so an activated version always means what it meant when
+ * it was written. The policy's name is left out of what is published (it can change; a
+ * version's metadata never does: the pointer carries it) and is added only for
+ * evaluation here (dry run).
  */
 import { toJson } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
@@ -14,6 +15,11 @@ import type {
   PublishedPolicy,
   PublishedPolicyScope,
 } from "../../../core/policy-bundle/published-policy.js";
+import { specsFromStructuredRules } from "../../../core/rate-limit/rate-limit-rules.js";
+import {
+  InvalidRateLimitSpecError,
+  type RateLimitSpec,
+} from "../../../core/rate-limit/rate-limit-spec.js";
 import { Phase } from "../../../proto/gen/fulcrum/policy/v1/evaluation_pb.js";
 import { type Policy, RuleSchema } from "../../../proto/gen/fulcrum/policy/v1/policy_pb.js";
 import { fromStoredDefinition } from "./policy-definition.js";
@@ -47,6 +53,25 @@ function scopeOf(definition: Policy): PublishedPolicyScope {
   return out;
 }
 
+/**
+ * The rate limits of the definition's enabled RATE_LIMIT rules. Rules are checked when a
+ * version is written (rules-to-rego.ts), so a problem here means a version written before
+ * rate limits were checked: FailedPrecondition, never a version published without them.
+ */
+function rateLimitsOf(target: PublishTarget): RateLimitSpec[] {
+  try {
+    return specsFromStructuredRules(target.policyId, target.definition.rules);
+  } catch (error) {
+    if (!(error instanceof InvalidRateLimitSpecError)) throw error;
+    const first = error.problems[0];
+    throw new FulcrumError(
+      "FailedPrecondition",
+      `version ${target.version} of policy ${target.policyId} has a RATE_LIMIT rule that is not valid (${first?.path}: ${first?.message}); write a new version`,
+      { cause: error },
+    );
+  }
+}
+
 export function publishedMeta(target: PublishTarget): PublishedPolicy {
   const d = target.definition;
   if (!target.entrypoint || !target.wasmSha256) {
@@ -55,6 +80,7 @@ export function publishedMeta(target: PublishTarget): PublishedPolicy {
       `version ${target.version} of policy ${target.policyId} is not compiled`,
     );
   }
+  const rateLimits = rateLimitsOf(target);
   return {
     tenant_id: target.tenantId,
     policy_id: target.policyId,
@@ -66,6 +92,7 @@ export function publishedMeta(target: PublishTarget): PublishedPolicy {
     ...(d.rules.length > 0
       ? { source_kind: "rules" as const, rules: d.rules.map((r) => toJson(RuleSchema, r)) }
       : { source_kind: "rego" as const }),
+    ...(rateLimits.length > 0 ? { rate_limits: rateLimits } : {}),
     enforcement: enforcementFromProto(d.enforcement),
     dry_run: d.dryRun,
     priority: d.priority,

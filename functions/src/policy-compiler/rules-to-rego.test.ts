@@ -1,5 +1,6 @@
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { beforeAll, describe, expect, it } from "vitest";
+import { FulcrumError } from "../../../core/errors/fulcrum-error.js";
 import type { VerdictSets } from "../../../core/policy-bundle/published-policy.js";
 import {
   ActionType,
@@ -15,7 +16,7 @@ import {
   type Value,
 } from "../../../proto/gen/fulcrum/policy/v1/policy_pb.js";
 import { runOpa } from "../../../scripts/opa.js";
-import { rulesToRego } from "./rules-to-rego.js";
+import { GENERATED_HEADER, rulesToRego } from "./rules-to-rego.js";
 import { evaluator, firedIds, testCompiler } from "./test-support.js";
 
 type Kind = Value["kind"];
@@ -239,5 +240,83 @@ describe("rulesToRego", () => {
     const rule = deny("x", field("nope", Op.EQUALS, s("a")));
     rule.enabled = false;
     expect(() => rulesToRego([rule])).toThrow("rules[0].conditions[0].field");
+  });
+});
+
+describe("RATE_LIMIT rules", () => {
+  const limit = (
+    parameters: Record<string, string>,
+    over: MessageInitShape<typeof RuleSchema> = {},
+  ): Rule =>
+    create(RuleSchema, {
+      ruleId: "rpm",
+      name: "rpm",
+      ruleType: RuleType.RATE_LIMIT,
+      actions: [{ type: ActionType.THROTTLE, parameters }],
+      ...over,
+    });
+
+  it("compile to nothing: the edge enforces them from the published rate_limits", async () => {
+    const rules = [limit({ requests_per_minute: "60", per: "api_key" })];
+    expect(rulesToRego(rules)).toBe(`${GENERATED_HEADER}\npackage fulcrum.policy\n`);
+    const compiled = await (await testCompiler()).compile({ kind: "rules", rules });
+    const run = await evaluator(compiled);
+    expect(run({ tool_names: ["x"] })).toEqual({
+      deny: [],
+      require_approval: [],
+      warn: [],
+      audit: [],
+    });
+  });
+
+  it.each([
+    [
+      "a bad count",
+      limit({ requests_per_minute: "sixty" }),
+      'rules[1].actions[0].parameters.requests_per_minute: must be a positive integer in decimal digits, not "sixty"',
+    ],
+    [
+      "an unknown parameter",
+      limit({ requests_per_minute: "1", window: "1m" }),
+      "rules[1].actions[0].parameters.window: unknown rate limit parameter",
+    ],
+    [
+      "conditions",
+      limit(
+        { requests_per_minute: "1" },
+        { conditions: [field("model_id", Op.EQUALS, s("gpt-4"))] },
+      ),
+      "rules[1].conditions: are not supported for RATE_LIMIT rules",
+    ],
+    [
+      "a DENY action",
+      limit(
+        {},
+        {
+          actions: [
+            { type: ActionType.DENY },
+            { type: ActionType.THROTTLE, parameters: { requests_per_minute: "1" } },
+          ],
+        },
+      ),
+      "rules[1].actions[0].type: a RATE_LIMIT rule takes only its ACTION_TYPE_THROTTLE action",
+    ],
+    [
+      "a disabled rule's bad value",
+      limit({ requests_per_minute: "1", per: "user" }, { enabled: false }),
+      'rules[1].actions[0].parameters.per: unknown per "user"',
+    ],
+  ])("refuses %s naming the field", (_, rule, message) => {
+    const error = (() => {
+      try {
+        rulesToRego([deny("other"), rule]);
+      } catch (e) {
+        return e as FulcrumError;
+      }
+      throw new Error("rulesToRego accepted the rule");
+    })();
+    expect(error).toBeInstanceOf(FulcrumError);
+    expect(error.kind).toBe("Invalid");
+    expect(error.message).toContain(message);
   });
 });

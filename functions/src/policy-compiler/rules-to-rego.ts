@@ -11,8 +11,14 @@
  *   rule_type?, severity?, priority} if rule_<i>   one per action of that type
  * Actions ALLOW, MODIFY, REDIRECT, THROTTLE, NOTIFY and TERMINATE give no verdict
  * and produce nothing (a rule with only those compiles to nothing).
+ *
+ * A RULE_TYPE_RATE_LIMIT rule declares rate limits, which the edge enforces from the
+ * published metadata (`rate_limits`, core/rate-limit/rate-limit-rules.ts), not from the
+ * module: it is checked here (no conditions, one THROTTLE action whose parameters are the
+ * limits) and compiles to nothing.
  */
 import { invalid } from "../../../core/errors/fulcrum-error.js";
+import { rateLimitFromStructuredRule } from "../../../core/rate-limit/rate-limit-rules.js";
 import {
   ActionType,
   RuleType,
@@ -58,6 +64,11 @@ export function rulesToRego(rules: readonly Rule[]): string {
   if (rules.length > 256) throw invalid("rules", "at most 256 rules");
   const out: Chunks = [`${GENERATED_HEADER}\npackage ${TENANT_PACKAGE}`];
   rules.forEach((r, i) => {
+    if (r.ruleType === RuleType.RATE_LIMIT) {
+      const [problem] = rateLimitFromStructuredRule(r, `rules[${i}]`).problems;
+      if (problem) throw invalid(problem.path, problem.message);
+      return;
+    }
     const helpers: Chunks = [];
     const counter = { n: 0 };
     const top = r.conditions.map((c, j) =>

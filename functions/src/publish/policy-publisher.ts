@@ -11,6 +11,11 @@ export interface PointerUpdate {
   revision: number;
   sha256: string;
   wasmSha256: string;
+  /**
+   * The policy's current name (PolicyPointer.name: results report it as policy_name).
+   * Activation and rollback set it; a deactivation (version 0) may leave it out.
+   */
+  name?: string;
 }
 
 /**
@@ -95,6 +100,7 @@ export function createRedisPolicyPublisher(
         sha256: update.sha256,
         wasm_sha256: update.wasmSha256,
         updated_at: now().toISOString(),
+        ...(update.name === undefined ? {} : { name: update.name }),
       };
       try {
         await redis.eval(

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fulcrum/policy/v1/evaluation.proto.
  */
 export const file_fulcrum_policy_v1_evaluation: GenFile = /*@__PURE__*/
-  fileDesc("CiJmdWxjcnVtL3BvbGljeS92MS9ldmFsdWF0aW9uLnByb3RvEhFmdWxjcnVtLnBvbGljeS52MSKTBgoRRXZhbHVhdGlvbkNvbnRleHQSPQoJdGVuYW50X2lkGAEgASgJQiq6SCfYAQFyIhiAATIdXltBLVphLXowLTldW0EtWmEtejAtOV8uOi1dKiQSPwoLd29ya2Zsb3dfaWQYAiABKAlCKrpIJ9gBAXIiGIABMh1eW0EtWmEtejAtOV1bQS1aYS16MC05Xy46LV0qJBI/CgtlbnZlbG9wZV9pZBgDIAEoCUIqukgn2AEBciIYgAEyHV5bQS1aYS16MC05XVtBLVphLXowLTlfLjotXSokEjsKB3VzZXJfaWQYBCABKAlCKrpIJ9gBAXIiGIABMh1eW0EtWmEtejAtOV1bQS1aYS16MC05Xy46LV0qJBIiCgp1c2VyX3JvbGVzGAUgAygJQg66SAuSAQgQQCIEcgIYQBIxCgVwaGFzZRgGIAEoDjIYLmZ1bGNydW0ucG9saWN5LnYxLlBoYXNlQgi6SAWCAQIQARIaCghtb2RlbF9pZBgHIAEoCUIIukgFcgMYgAISJAoKdG9vbF9uYW1lcxgIIAMoCUIQukgNkgEKEIABIgVyAxiAAhIdCgppbnB1dF90ZXh0GAkgASgJQgm6SAZyBCiAgBASHgoLb3V0cHV0X3RleHQYCiABKAlCCbpIBnIEKICAEBJgCgphdHRyaWJ1dGVzGAsgAygLMjQuZnVsY3J1bS5wb2xpY3kudjEuRXZhbHVhdGlvbkNvbnRleHQuQXR0cmlidXRlc0VudHJ5Qha6SBOaARAQQCIFcgMYgAEqBXIDGIAgEksKCXRpbWVzdGFtcBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCHLpIGbIBFiIHCP+C0f+vBzILCICSuMOY/v///wESLAoSZXN0aW1hdGVkX2Nvc3RfdXNkGA0gASgBQhC6SA0SC0ABKQAAAAAAAAAAEhgKBmFjdGlvbhgOIAEoCUIIukgFcgMYgAIaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiswIKBkFjdGlvbhI3CgR0eXBlGAEgASgOMh0uZnVsY3J1bS5wb2xpY3kudjEuQWN0aW9uVHlwZUIKukgHggEEEAEgABJXCgpwYXJhbWV0ZXJzGAIgAygLMikuZnVsY3J1bS5wb2xpY3kudjEuQWN0aW9uLlBhcmFtZXRlcnNFbnRyeUIYukgVmgESEEAiB3IFEAEYgAEqBXIDGIAgEhkKB21lc3NhZ2UYAyABKAlCCLpIBXIDGIAgEjcKCHNldmVyaXR5GAQgASgOMhsuZnVsY3J1bS5wb2xpY3kudjEuU2V2ZXJpdHlCCLpIBYIBAhABEhAKCHRlcm1pbmFsGAUgASgIGjEKD1BhcmFtZXRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIuEBCgtNYXRjaGVkUnVsZRIPCgdydWxlX2lkGAEgASgJEhEKCXJ1bGVfbmFtZRgCIAEoCRIuCglydWxlX3R5cGUYAyABKA4yGy5mdWxjcnVtLnBvbGljeS52MS5SdWxlVHlwZRIQCghwcmlvcml0eRgEIAEoBRIaChJtYXRjaGVkX2NvbmRpdGlvbnMYBSADKAkSLQoGYWN0aW9uGAYgASgOMh0uZnVsY3J1bS5wb2xpY3kudjEuQWN0aW9uVHlwZRIOCgZyZWFzb24YByABKAkSEQoJcG9saWN5X2lkGAggASgJIpIEChBFdmFsdWF0aW9uUmVzdWx0EhEKCXBvbGljeV9pZBgBIAEoCRIWCg5wb2xpY3lfdmVyc2lvbhgCIAEoCRItCghkZWNpc2lvbhgDIAEoDjIbLmZ1bGNydW0ucG9saWN5LnYxLkRlY2lzaW9uEjUKDW1hdGNoZWRfcnVsZXMYBCADKAsyHi5mdWxjcnVtLnBvbGljeS52MS5NYXRjaGVkUnVsZRIqCgdhY3Rpb25zGAUgAygLMhkuZnVsY3J1bS5wb2xpY3kudjEuQWN0aW9uEg8KB21lc3NhZ2UYBiABKAkSQwoIbWV0YWRhdGEYByADKAsyMS5mdWxjcnVtLnBvbGljeS52MS5FdmFsdWF0aW9uUmVzdWx0Lk1ldGFkYXRhRW50cnkSMAoMZXZhbHVhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIeChZldmFsdWF0aW9uX2R1cmF0aW9uX21zGAkgASgBEg8KB2RyeV9ydW4YCiABKAgSMQoMd291bGRfZGVjaWRlGAsgASgOMhsuZnVsY3J1bS5wb2xpY3kudjEuRGVjaXNpb24SDwoHcmVhc29ucxgMIAMoCRITCgtwb2xpY3lfbmFtZRgNIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEqtQEKBVBoYXNlEhUKEVBIQVNFX1VOU1BFQ0lGSUVEEAASFwoTUEhBU0VfUFJFX0VYRUNVVElPThABEhYKElBIQVNFX1BSRV9MTE1fQ0FMTBACEhcKE1BIQVNFX1BPU1RfTExNX0NBTEwQAxIXChNQSEFTRV9QUkVfVE9PTF9DQUxMEAQSGAoUUEhBU0VfUE9TVF9UT09MX0NBTEwQBRIYChRQSEFTRV9QT1NUX0VYRUNVVElPThAGKn0KCERlY2lzaW9uEhgKFERFQ0lTSU9OX1VOU1BFQ0lGSUVEEAASEgoOREVDSVNJT05fQUxMT1cQARIRCg1ERUNJU0lPTl9ERU5ZEAISEQoNREVDSVNJT05fV0FSThADEh0KGURFQ0lTSU9OX1JFUVVJUkVfQVBQUk9WQUwQBCqkAgoKQWN0aW9uVHlwZRIbChdBQ1RJT05fVFlQRV9VTlNQRUNJRklFRBAAEhUKEUFDVElPTl9UWVBFX0FMTE9XEAESFAoQQUNUSU9OX1RZUEVfREVOWRACEhQKEEFDVElPTl9UWVBFX1dBUk4QAxIWChJBQ1RJT05fVFlQRV9NT0RJRlkQBBIYChRBQ1RJT05fVFlQRV9SRURJUkVDVBAFEhUKEUFDVElPTl9UWVBFX0FVRElUEAYSGAoUQUNUSU9OX1RZUEVfVEhST1RUTEUQBxIgChxBQ1RJT05fVFlQRV9SRVFVSVJFX0FQUFJPVkFMEAgSFgoSQUNUSU9OX1RZUEVfTk9USUZZEAkSGQoVQUNUSU9OX1RZUEVfVEVSTUlOQVRFEAoqiAEKCFNldmVyaXR5EhgKFFNFVkVSSVRZX1VOU1BFQ0lGSUVEEAASEQoNU0VWRVJJVFlfSU5GTxABEhAKDFNFVkVSSVRZX0xPVxACEhMKD1NFVkVSSVRZX01FRElVTRADEhEKDVNFVkVSSVRZX0hJR0gQBBIVChFTRVZFUklUWV9DUklUSUNBTBAFKqMCCghSdWxlVHlwZRIZChVSVUxFX1RZUEVfVU5TUEVDSUZJRUQQABISCg5SVUxFX1RZUEVfUkJBQxABEhwKGFJVTEVfVFlQRV9DT05URU5UX0ZJTFRFUhACEhwKGFJVTEVfVFlQRV9UT09MX0FMTE9XTElTVBADEh8KG1JVTEVfVFlQRV9NT0RFTF9SRVNUUklDVElPThAEEhgKFFJVTEVfVFlQRV9SQVRFX0xJTUlUEAUSGgoWUlVMRV9UWVBFX0NPU1RfQ09OVFJPTBAGEhQKEFJVTEVfVFlQRV9DVVNUT00QBxIeChpSVUxFX1RZUEVfVE9PTF9SRVNUUklDVElPThAIEh8KG1JVTEVfVFlQRV9BUFBST1ZBTF9SRVFVSVJFRBAJYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp]);
+  fileDesc("CiJmdWxjcnVtL3BvbGljeS92MS9ldmFsdWF0aW9uLnByb3RvEhFmdWxjcnVtLnBvbGljeS52MSKtBgoRRXZhbHVhdGlvbkNvbnRleHQSPQoJdGVuYW50X2lkGAEgASgJQiq6SCfYAQFyIhiAATIdXltBLVphLXowLTldW0EtWmEtejAtOV8uOi1dKiQSPwoLd29ya2Zsb3dfaWQYAiABKAlCKrpIJ9gBAXIiGIABMh1eW0EtWmEtejAtOV1bQS1aYS16MC05Xy46LV0qJBI/CgtlbnZlbG9wZV9pZBgDIAEoCUIqukgn2AEBciIYgAEyHV5bQS1aYS16MC05XVtBLVphLXowLTlfLjotXSokEjsKB3VzZXJfaWQYBCABKAlCKrpIJ9gBAXIiGIABMh1eW0EtWmEtejAtOV1bQS1aYS16MC05Xy46LV0qJBIiCgp1c2VyX3JvbGVzGAUgAygJQg66SAuSAQgQQCIEcgIYQBIxCgVwaGFzZRgGIAEoDjIYLmZ1bGNydW0ucG9saWN5LnYxLlBoYXNlQgi6SAWCAQIQARIaCghtb2RlbF9pZBgHIAEoCUIIukgFcgMYgAISJAoKdG9vbF9uYW1lcxgIIAMoCUIQukgNkgEKEIABIgVyAxiAAhIdCgppbnB1dF90ZXh0GAkgASgJQgm6SAZyBCiAgBASHgoLb3V0cHV0X3RleHQYCiABKAlCCbpIBnIEKICAEBJgCgphdHRyaWJ1dGVzGAsgAygLMjQuZnVsY3J1bS5wb2xpY3kudjEuRXZhbHVhdGlvbkNvbnRleHQuQXR0cmlidXRlc0VudHJ5Qha6SBOaARAQQCIFcgMYgAEqBXIDGIAgEksKCXRpbWVzdGFtcBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCHLpIGbIBFiIHCP+C0f+vBzILCICSuMOY/v///wESLAoSZXN0aW1hdGVkX2Nvc3RfdXNkGA0gASgBQhC6SA0SC0ABKQAAAAAAAAAAEhgKBmFjdGlvbhgOIAEoCUIIukgFcgMYgAISGAoQZXN0aW1hdGVkX3Rva2VucxgPIAEoDRoxCg9BdHRyaWJ1dGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKzAgoGQWN0aW9uEjcKBHR5cGUYASABKA4yHS5mdWxjcnVtLnBvbGljeS52MS5BY3Rpb25UeXBlQgq6SAeCAQQQASAAElcKCnBhcmFtZXRlcnMYAiADKAsyKS5mdWxjcnVtLnBvbGljeS52MS5BY3Rpb24uUGFyYW1ldGVyc0VudHJ5Qhi6SBWaARIQQCIHcgUQARiAASoFcgMYgCASGQoHbWVzc2FnZRgDIAEoCUIIukgFcgMYgCASNwoIc2V2ZXJpdHkYBCABKA4yGy5mdWxjcnVtLnBvbGljeS52MS5TZXZlcml0eUIIukgFggECEAESEAoIdGVybWluYWwYBSABKAgaMQoPUGFyYW1ldGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi4QEKC01hdGNoZWRSdWxlEg8KB3J1bGVfaWQYASABKAkSEQoJcnVsZV9uYW1lGAIgASgJEi4KCXJ1bGVfdHlwZRgDIAEoDjIbLmZ1bGNydW0ucG9saWN5LnYxLlJ1bGVUeXBlEhAKCHByaW9yaXR5GAQgASgFEhoKEm1hdGNoZWRfY29uZGl0aW9ucxgFIAMoCRItCgZhY3Rpb24YBiABKA4yHS5mdWxjcnVtLnBvbGljeS52MS5BY3Rpb25UeXBlEg4KBnJlYXNvbhgHIAEoCRIRCglwb2xpY3lfaWQYCCABKAkiugUKEEV2YWx1YXRpb25SZXN1bHQSEQoJcG9saWN5X2lkGAEgASgJEhYKDnBvbGljeV92ZXJzaW9uGAIgASgJEi0KCGRlY2lzaW9uGAMgASgOMhsuZnVsY3J1bS5wb2xpY3kudjEuRGVjaXNpb24SNQoNbWF0Y2hlZF9ydWxlcxgEIAMoCzIeLmZ1bGNydW0ucG9saWN5LnYxLk1hdGNoZWRSdWxlEioKB2FjdGlvbnMYBSADKAsyGS5mdWxjcnVtLnBvbGljeS52MS5BY3Rpb24SDwoHbWVzc2FnZRgGIAEoCRJDCghtZXRhZGF0YRgHIAMoCzIxLmZ1bGNydW0ucG9saWN5LnYxLkV2YWx1YXRpb25SZXN1bHQuTWV0YWRhdGFFbnRyeRIwCgxldmFsdWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEh4KFmV2YWx1YXRpb25fZHVyYXRpb25fbXMYCSABKAESDwoHZHJ5X3J1bhgKIAEoCBIxCgx3b3VsZF9kZWNpZGUYCyABKA4yGy5mdWxjcnVtLnBvbGljeS52MS5EZWNpc2lvbhIPCgdyZWFzb25zGAwgAygJEhMKC3BvbGljeV9uYW1lGA0gASgJEjEKBnJlYXNvbhgOIAEoDjIhLmZ1bGNydW0ucG9saWN5LnYxLkRlY2lzaW9uUmVhc29uEjYKC3JhdGVfbGltaXRzGA8gAygLMiEuZnVsY3J1bS5wb2xpY3kudjEuUmF0ZUxpbWl0U3RhdGUSOwoMZmFpbHVyZV9tb2RlGBAgASgLMiUuZnVsY3J1bS5wb2xpY3kudjEuQXBwbGllZEZhaWx1cmVNb2RlGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJmChJBcHBsaWVkRmFpbHVyZU1vZGUSEQoJY29tcG9uZW50GAEgASgJEiwKBG1vZGUYAiABKA4yHi5mdWxjcnVtLnBvbGljeS52MS5GYWlsdXJlTW9kZRIPCgdtZXNzYWdlGAMgASgJItoBCg5SYXRlTGltaXRTdGF0ZRIQCghsaW1pdF9pZBgBIAEoCRINCgVzY29wZRgCIAEoCRIPCgdzdWJqZWN0GAMgASgJEgwKBHVuaXQYBCABKAkSDQoFbGltaXQYBSABKA0SEQoJcmVtYWluaW5nGAYgASgNEiwKCHJlc2V0X2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5yZXRyeV9hZnRlcl9tcxgIIAEoDRIQCghleGNlZWRlZBgJIAEoCBIOCgZmYWlsZWQYCiABKAgqtQEKBVBoYXNlEhUKEVBIQVNFX1VOU1BFQ0lGSUVEEAASFwoTUEhBU0VfUFJFX0VYRUNVVElPThABEhYKElBIQVNFX1BSRV9MTE1fQ0FMTBACEhcKE1BIQVNFX1BPU1RfTExNX0NBTEwQAxIXChNQSEFTRV9QUkVfVE9PTF9DQUxMEAQSGAoUUEhBU0VfUE9TVF9UT09MX0NBTEwQBRIYChRQSEFTRV9QT1NUX0VYRUNVVElPThAGKn0KCERlY2lzaW9uEhgKFERFQ0lTSU9OX1VOU1BFQ0lGSUVEEAASEgoOREVDSVNJT05fQUxMT1cQARIRCg1ERUNJU0lPTl9ERU5ZEAISEQoNREVDSVNJT05fV0FSThADEh0KGURFQ0lTSU9OX1JFUVVJUkVfQVBQUk9WQUwQBCqkAgoKQWN0aW9uVHlwZRIbChdBQ1RJT05fVFlQRV9VTlNQRUNJRklFRBAAEhUKEUFDVElPTl9UWVBFX0FMTE9XEAESFAoQQUNUSU9OX1RZUEVfREVOWRACEhQKEEFDVElPTl9UWVBFX1dBUk4QAxIWChJBQ1RJT05fVFlQRV9NT0RJRlkQBBIYChRBQ1RJT05fVFlQRV9SRURJUkVDVBAFEhUKEUFDVElPTl9UWVBFX0FVRElUEAYSGAoUQUNUSU9OX1RZUEVfVEhST1RUTEUQBxIgChxBQ1RJT05fVFlQRV9SRVFVSVJFX0FQUFJPVkFMEAgSFgoSQUNUSU9OX1RZUEVfTk9USUZZEAkSGQoVQUNUSU9OX1RZUEVfVEVSTUlOQVRFEAoqiAEKCFNldmVyaXR5EhgKFFNFVkVSSVRZX1VOU1BFQ0lGSUVEEAASEQoNU0VWRVJJVFlfSU5GTxABEhAKDFNFVkVSSVRZX0xPVxACEhMKD1NFVkVSSVRZX01FRElVTRADEhEKDVNFVkVSSVRZX0hJR0gQBBIVChFTRVZFUklUWV9DUklUSUNBTBAFKqMCCghSdWxlVHlwZRIZChVSVUxFX1RZUEVfVU5TUEVDSUZJRUQQABISCg5SVUxFX1RZUEVfUkJBQxABEhwKGFJVTEVfVFlQRV9DT05URU5UX0ZJTFRFUhACEhwKGFJVTEVfVFlQRV9UT09MX0FMTE9XTElTVBADEh8KG1JVTEVfVFlQRV9NT0RFTF9SRVNUUklDVElPThAEEhgKFFJVTEVfVFlQRV9SQVRFX0xJTUlUEAUSGgoWUlVMRV9UWVBFX0NPU1RfQ09OVFJPTBAGEhQKEFJVTEVfVFlQRV9DVVNUT00QBxIeChpSVUxFX1RZUEVfVE9PTF9SRVNUUklDVElPThAIEh8KG1JVTEVfVFlQRV9BUFBST1ZBTF9SRVFVSVJFRBAJKrgBCg5EZWNpc2lvblJlYXNvbhIfChtERUNJU0lPTl9SRUFTT05fVU5TUEVDSUZJRUQQABIaChZERUNJU0lPTl9SRUFTT05fUE9MSUNZEAESIAocREVDSVNJT05fUkVBU09OX1JBVEVfTElNSVRFRBACEiYKIkRFQ0lTSU9OX1JFQVNPTl9OT19BQ1RJVkVfUE9MSUNJRVMQAxIfChtERUNJU0lPTl9SRUFTT05fRkFJTF9DTE9TRUQQBCplCgtGYWlsdXJlTW9kZRIcChhGQUlMVVJFX01PREVfVU5TUEVDSUZJRUQQABIcChhGQUlMVVJFX01PREVfRkFJTF9DTE9TRUQQARIaChZGQUlMVVJFX01PREVfRkFJTF9PUEVOEAJiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp]);
 
 /**
  * EvaluationContext is everything a policy can look at for one decision.
@@ -102,6 +102,14 @@ export type EvaluationContext = Message<"fulcrum.policy.v1.EvaluationContext"> &
    * @generated from field: string action = 14;
    */
   action: string;
+
+  /**
+   * Tokens this call is expected to use: what tokens-per-minute rate limits
+   * count (a call without it is not counted against them).
+   *
+   * @generated from field: uint32 estimated_tokens = 15;
+   */
+  estimatedTokens: number;
 };
 
 /**
@@ -299,6 +307,27 @@ export type EvaluationResult = Message<"fulcrum.policy.v1.EvaluationResult"> & {
    * @generated from field: string policy_name = 13;
    */
   policyName: string;
+
+  /**
+   * Why the decision is what it is, for machines (reasons are for people).
+   *
+   * @generated from field: fulcrum.policy.v1.DecisionReason reason = 14;
+   */
+  reason: DecisionReason;
+
+  /**
+   * Every rate-limit counter this decision was counted against.
+   *
+   * @generated from field: repeated fulcrum.policy.v1.RateLimitState rate_limits = 15;
+   */
+  rateLimits: RateLimitState[];
+
+  /**
+   * Set when a dependency failed and the tenant's failure mode decided.
+   *
+   * @generated from field: fulcrum.policy.v1.AppliedFailureMode failure_mode = 16;
+   */
+  failureMode?: AppliedFailureMode | undefined;
 };
 
 /**
@@ -307,6 +336,122 @@ export type EvaluationResult = Message<"fulcrum.policy.v1.EvaluationResult"> & {
  */
 export const EvaluationResultSchema: GenMessage<EvaluationResult> = /*@__PURE__*/
   messageDesc(file_fulcrum_policy_v1_evaluation, 3);
+
+/**
+ * AppliedFailureMode reports a dependency failure a decision absorbed.
+ *
+ * @generated from message fulcrum.policy.v1.AppliedFailureMode
+ */
+export type AppliedFailureMode = Message<"fulcrum.policy.v1.AppliedFailureMode"> & {
+  /**
+   * What failed, e.g. "rate_limit".
+   *
+   * @generated from field: string component = 1;
+   */
+  component: string;
+
+  /**
+   * @generated from field: fulcrum.policy.v1.FailureMode mode = 2;
+   */
+  mode: FailureMode;
+
+  /**
+   * What happened, for people.
+   *
+   * @generated from field: string message = 3;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message fulcrum.policy.v1.AppliedFailureMode.
+ * Use `create(AppliedFailureModeSchema)` to create a new message.
+ */
+export const AppliedFailureModeSchema: GenMessage<AppliedFailureMode> = /*@__PURE__*/
+  messageDesc(file_fulcrum_policy_v1_evaluation, 4);
+
+/**
+ * RateLimitState is one rate-limit counter after this decision.
+ *
+ * @generated from message fulcrum.policy.v1.RateLimitState
+ */
+export type RateLimitState = Message<"fulcrum.policy.v1.RateLimitState"> & {
+  /**
+   * `<policy id>/<rule id>/<limit>`, e.g. "limits/per-workflow/requests_per_minute".
+   *
+   * @generated from field: string limit_id = 1;
+   */
+  limitId: string;
+
+  /**
+   * Whose counter: "tenant", "api_key", "workflow" or "tool".
+   *
+   * @generated from field: string scope = 2;
+   */
+  scope: string;
+
+  /**
+   * The counter's subject within the tenant: the key id, workflow id or tool
+   * name ("" for scope "tenant").
+   *
+   * @generated from field: string subject = 3;
+   */
+  subject: string;
+
+  /**
+   * "requests" or "tokens".
+   *
+   * @generated from field: string unit = 4;
+   */
+  unit: string;
+
+  /**
+   * @generated from field: uint32 limit = 5;
+   */
+  limit: number;
+
+  /**
+   * Units left after this decision (0 when exceeded).
+   *
+   * @generated from field: uint32 remaining = 6;
+   */
+  remaining: number;
+
+  /**
+   * When the window resets (a token bucket refills); unset when unknown.
+   *
+   * @generated from field: google.protobuf.Timestamp reset_at = 7;
+   */
+  resetAt?: Timestamp | undefined;
+
+  /**
+   * Set when exceeded: wait at least this long before retrying.
+   *
+   * @generated from field: uint32 retry_after_ms = 8;
+   */
+  retryAfterMs: number;
+
+  /**
+   * This call would go over the limit; it was not counted.
+   *
+   * @generated from field: bool exceeded = 9;
+   */
+  exceeded: boolean;
+
+  /**
+   * Redis could not answer for this counter; the limit's failure mode applied.
+   *
+   * @generated from field: bool failed = 10;
+   */
+  failed: boolean;
+};
+
+/**
+ * Describes the message fulcrum.policy.v1.RateLimitState.
+ * Use `create(RateLimitStateSchema)` to create a new message.
+ */
+export const RateLimitStateSchema: GenMessage<RateLimitState> = /*@__PURE__*/
+  messageDesc(file_fulcrum_policy_v1_evaluation, 5);
 
 /**
  * Phase is the point in an agent execution at which a decision is requested.
@@ -581,4 +726,78 @@ export enum RuleType {
  */
 export const RuleTypeSchema: GenEnum<RuleType> = /*@__PURE__*/
   enumDesc(file_fulcrum_policy_v1_evaluation, 4);
+
+/**
+ * DecisionReason says, for machines, what produced a decision.
+ *
+ * @generated from enum fulcrum.policy.v1.DecisionReason
+ */
+export enum DecisionReason {
+  /**
+   * @generated from enum value: DECISION_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The tenant's active policies decided (whatever the verdict).
+   *
+   * @generated from enum value: DECISION_REASON_POLICY = 1;
+   */
+  POLICY = 1,
+
+  /**
+   * A rate limit was exceeded: DENY; rate_limits says which and when to retry.
+   *
+   * @generated from enum value: DECISION_REASON_RATE_LIMITED = 2;
+   */
+  RATE_LIMITED = 2,
+
+  /**
+   * The tenant has no active policy, so nothing restricts the call: ALLOW.
+   *
+   * @generated from enum value: DECISION_REASON_NO_ACTIVE_POLICIES = 3;
+   */
+  NO_ACTIVE_POLICIES = 3,
+
+  /**
+   * A dependency failed and a FAIL_CLOSED configuration denied the call.
+   *
+   * @generated from enum value: DECISION_REASON_FAIL_CLOSED = 4;
+   */
+  FAIL_CLOSED = 4,
+}
+
+/**
+ * Describes the enum fulcrum.policy.v1.DecisionReason.
+ */
+export const DecisionReasonSchema: GenEnum<DecisionReason> = /*@__PURE__*/
+  enumDesc(file_fulcrum_policy_v1_evaluation, 5);
+
+/**
+ * FailureMode is what a configuration asks for when a dependency (Redis) fails.
+ *
+ * @generated from enum fulcrum.policy.v1.FailureMode
+ */
+export enum FailureMode {
+  /**
+   * @generated from enum value: FAILURE_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: FAILURE_MODE_FAIL_CLOSED = 1;
+   */
+  FAIL_CLOSED = 1,
+
+  /**
+   * @generated from enum value: FAILURE_MODE_FAIL_OPEN = 2;
+   */
+  FAIL_OPEN = 2,
+}
+
+/**
+ * Describes the enum fulcrum.policy.v1.FailureMode.
+ */
+export const FailureModeSchema: GenEnum<FailureMode> = /*@__PURE__*/
+  enumDesc(file_fulcrum_policy_v1_evaluation, 6);
 

@@ -1,0 +1,93 @@
+import { Redis } from "@upstash/redis";
+import { policyKeysIn } from "../../core/distribution/policy-keys.js";
+import { createLogger, type Logger } from "../../core/logging/logger.js";
+import type { Metrics } from "../../core/observability/metrics.js";
+import { RateLimiters } from "../../core/rate-limit/rate-limiter.js";
+import { LogDecisionSink } from "./audit/log-decision-sink.js";
+import { KeyAuthenticator } from "./auth/key-authenticator.js";
+import type { EdgeConfig } from "./config.js";
+import type { EdgeRouterDeps } from "./connect/router.js";
+import { RedisBundleSource } from "./distribution/redis-bundle-source.js";
+import type { BundleEvaluator } from "./evaluation/bundle-evaluator.js";
+import { createEdgeMetrics } from "./observability/edge-metrics.js";
+
+export interface EdgeDeps extends EdgeRouterDeps {
+  metrics: Metrics;
+  logger: Logger;
+}
+
+/** How long a readiness answer is reused, so probes cannot load Redis. */
+const READINESS_TTL_MS = 1000;
+
+/**
+ * Everything the edge keeps per isolate, built once from the parsed config. One
+ * Redis client serves keys, bundles and rate limits; with auto-pipelining, what a
+ * request asks in one tick travels as one round trip.
+ */
+export function createEdgeDeps(config: EdgeConfig, evaluator: BundleEvaluator): EdgeDeps {
+  const logger = createLogger("fulcrum-edge");
+  const metrics = createEdgeMetrics();
+  const redis = new Redis({
+    url: config.redisRestUrl,
+    token: config.redisRestToken,
+    enableAutoPipelining: true,
+    // Our own deadlines and failure modes apply; the client's retries would only delay them.
+    retry: false,
+  });
+  const keys = policyKeysIn(config.redisKeyNamespace);
+  const now = () => Date.now();
+
+  let readiness: { ready: boolean; at: number } | undefined;
+  async function isReady(): Promise<boolean> {
+    if (readiness && now() - readiness.at < READINESS_TTL_MS) return readiness.ready;
+    let ready = false;
+    try {
+      ready = (await withDeadline(redis.ping(), config.redisTimeoutMs)) === "PONG";
+    } catch {
+      ready = false;
+    }
+    readiness = { ready, at: now() };
+    return ready;
+  }
+
+  return {
+    logger,
+    metrics,
+    now,
+    isReady,
+    evaluator,
+    events: new LogDecisionSink(logger),
+    keys: new KeyAuthenticator({
+      redis,
+      keys,
+      ttlMs: config.keyCacheTtlMs,
+      timeoutMs: config.redisTimeoutMs,
+      metrics,
+    }),
+    bundles: new RedisBundleSource({
+      redis,
+      keys,
+      refreshMs: config.policyRefreshMs,
+      timeoutMs: config.redisTimeoutMs,
+      metrics,
+      logger,
+    }),
+    limiters: new RateLimiters({
+      redis,
+      prefix: `${config.redisKeyNamespace}:rl`,
+      timeoutMs: config.redisTimeoutMs,
+    }),
+  };
+}
+
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => {
+    if (timer !== undefined) clearTimeout(timer);
+  });
+}
