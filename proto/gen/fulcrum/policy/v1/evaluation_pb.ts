@@ -22,9 +22,8 @@ export const file_fulcrum_policy_v1_evaluation: GenFile = /*@__PURE__*/
  */
 export type EvaluationContext = Message<"fulcrum.policy.v1.EvaluationContext"> & {
   /**
-   * Tenant the decision is for. Requests without an API key must name it (the
-   * server answers InvalidArgument otherwise); with a key, it must be empty or
-   * equal to the key's tenant.
+   * Optional: the tenant always comes from the API key; when set, it must be
+   * the key's tenant (PermissionDenied otherwise).
    *
    * @generated from field: string tenant_id = 1;
    */

@@ -438,8 +438,8 @@ export const EvaluatePoliciesResponseSchema: GenMessage<EvaluatePoliciesResponse
  */
 export type CheckPolicyRequest = Message<"fulcrum.policy.v1.CheckPolicyRequest"> & {
   /**
-   * The tenant; it must agree with context.tenant_id when both are set, and
-   * the server needs one of them (or an API key) to know whose policies apply.
+   * Optional: the tenant always comes from the API key; a tenant_id given
+   * here (or in context.tenant_id) must be the key's, else PermissionDenied.
    *
    * @generated from field: string tenant_id = 1;
    */
