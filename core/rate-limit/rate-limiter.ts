@@ -17,8 +17,10 @@
  *
  * Web-standard only: runs in the Worker.
  */
+
 import { Ratelimit } from "@upstash/ratelimit";
 import type { Redis } from "@upstash/redis";
+import { withDeadline } from "../async/deadline.js";
 import { type CheckAnswer, combineOutcome, type RateLimitOutcome } from "./rate-limit-outcome.js";
 import { type RateLimitSpec, windowMs } from "./rate-limit-spec.js";
 import {
@@ -85,19 +87,10 @@ export class RateLimiters {
   }
 }
 
+const NO_ANSWER = "Redis did not answer";
+
 const message = (error: unknown): string =>
   error instanceof Error ? error.message : String(error);
-
-/** Resolves with `promise`, or rejects after `ms`. */
-function within<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => {
-    if (timer !== undefined) clearTimeout(timer);
-  });
-}
 
 /**
  * Counts one call of `subject` against every applicable spec and decides. Never
@@ -123,7 +116,7 @@ export async function checkRateLimits(
   const answers = await Promise.all(
     checks.map(async (check): Promise<CheckAnswer & { consumed?: boolean }> => {
       try {
-        const r = await within(limit(check, check.cost), limiters.timeoutMs);
+        const r = await withDeadline(limit(check, check.cost), limiters.timeoutMs, NO_ANSWER);
         // A cache block never reached Redis, and a refusal consumed nothing.
         return { ok: true, ...r, consumed: r.success };
       } catch (error) {
@@ -137,7 +130,11 @@ export async function checkRateLimits(
     // Refund what this denied call took, in one more round trip; best effort.
     const refunds = checks
       .filter((_, i) => answers[i]?.ok && answers[i].consumed)
-      .map((check) => within(limit(check, -check.cost), limiters.timeoutMs).catch(() => undefined));
+      .map((check) =>
+        withDeadline(limit(check, -check.cost), limiters.timeoutMs, NO_ANSWER).catch(
+          () => undefined,
+        ),
+      );
     await Promise.all(refunds);
   }
   return outcome;

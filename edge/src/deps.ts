@@ -1,4 +1,5 @@
 import { Redis } from "@upstash/redis";
+import { withDeadline } from "../../core/async/deadline.js";
 import { policyKeysIn } from "../../core/distribution/policy-keys.js";
 import { createLogger, type Logger } from "../../core/logging/logger.js";
 import type { Metrics } from "../../core/observability/metrics.js";
@@ -78,16 +79,4 @@ export function createEdgeDeps(config: EdgeConfig, evaluator: BundleEvaluator): 
       timeoutMs: config.redisTimeoutMs,
     }),
   };
-}
-
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => {
-    if (timer !== undefined) clearTimeout(timer);
-  });
 }

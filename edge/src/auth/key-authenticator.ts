@@ -1,4 +1,5 @@
 import type { Redis } from "@upstash/redis";
+import { withDeadline } from "../../../core/async/deadline.js";
 import { hashApiKey, looksLikeApiKey } from "../../../core/auth/api-key.js";
 import { Lru } from "../../../core/cache/lru.js";
 import { SingleFlight } from "../../../core/cache/single-flight.js";
@@ -160,19 +161,11 @@ export class KeyAuthenticator {
 
   /** Reads and caches the record stored under `hash`; rejects when Redis cannot be read. */
   private async lookup(hash: string): Promise<CacheEntry> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`the key store did not answer within ${this.timeoutMs} ms`)),
-        this.timeoutMs,
-      );
-    });
-    let raw: unknown;
-    try {
-      raw = await Promise.race([this.redis.get<unknown>(this.keys.apiKey(hash)), timeout]);
-    } finally {
-      if (timer !== undefined) clearTimeout(timer);
-    }
+    const raw = await withDeadline(
+      this.redis.get<unknown>(this.keys.apiKey(hash)),
+      this.timeoutMs,
+      "the key store did not answer",
+    );
     let record: ApiKeyRecord | undefined;
     if (raw !== null && raw !== undefined) {
       record = parseApiKeyRecord(raw);

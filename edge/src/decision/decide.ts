@@ -1,6 +1,6 @@
 import type { DecisionEvent, DecisionReasonName } from "../../../core/audit/decision-event.js";
 import type { ApiKeyRecord } from "../../../core/distribution/key-records.js";
-import { FulcrumError, notFound } from "../../../core/errors/fulcrum-error.js";
+import { FulcrumError } from "../../../core/errors/fulcrum-error.js";
 import { newDecisionId } from "../../../core/ids/uuidv7.js";
 import type { Metrics } from "../../../core/observability/metrics.js";
 import { toPolicyContext } from "../../../core/policy/decision-input.js";
@@ -9,6 +9,7 @@ import type {
   DecisionOutput,
   MatchedRuleOutput,
 } from "../../../core/policy/tenant-config.js";
+import { selectPolicies } from "../../../core/policy-bundle/evaluate-bundle.js";
 import type { RateLimitOutcome } from "../../../core/rate-limit/rate-limit-outcome.js";
 import type { RateLimitSpec } from "../../../core/rate-limit/rate-limit-spec.js";
 import { checkRateLimits, type RateLimiters } from "../../../core/rate-limit/rate-limiter.js";
@@ -84,7 +85,8 @@ export async function decide(deps: DecisionDeps, req: DecisionRequest): Promise<
     }
   }
   const bundle = await deps.bundles.get(tenantId);
-  requireNamedPolicies(bundle, req.policyIds);
+  // Before anything is counted: an unknown policy id spends no rate-limit budget.
+  selectPolicies(bundle.policies, req.policyIds);
 
   const context = { ...toPolicyContext(req.context), tenant_id: tenantId };
   const evaluatedAtMs = deps.now();
@@ -153,17 +155,6 @@ export async function decide(deps: DecisionDeps, req: DecisionRequest): Promise<
     evaluatedAtMs,
     durationMs: evaluation.durationMs,
   };
-}
-
-function requireNamedPolicies(bundle: TenantBundle, policyIds: readonly string[]): void {
-  if (policyIds.length === 0) return;
-  const active = new Set(bundle.policies.map((p) => p.policy_id));
-  const missing = policyIds.filter((id) => !active.has(id));
-  if (missing.length === 0) return;
-  const list = missing.map((id) => `"${id}"`).join(", ");
-  throw notFound(
-    `policy ${list} is not active for this tenant: activate a version, or leave policy_id empty to evaluate every active policy`,
-  );
 }
 
 /** The exceeded limits as matched RATE_LIMIT rules (one per limit), with retry hints. */

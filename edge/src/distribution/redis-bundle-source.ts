@@ -1,4 +1,5 @@
 import type { Redis } from "@upstash/redis";
+import { Deadline, DeadlineExceededError } from "../../../core/async/deadline.js";
 import { Lru } from "../../../core/cache/lru.js";
 import { SingleFlight } from "../../../core/cache/single-flight.js";
 import type { PolicyKeys, PolicyPointer } from "../../../core/distribution/policy-keys.js";
@@ -293,33 +294,6 @@ export class RedisBundleSource implements TenantBundleSource {
   }
 }
 
-class RedisTimeout extends Error {
-  override readonly name = "RedisTimeout";
-}
-
-/** One timer bounding every Redis call of a load. */
-class Deadline {
-  private readonly timer: ReturnType<typeof setTimeout>;
-  private readonly expired: Promise<never>;
-
-  constructor(ms: number) {
-    let expire!: (error: Error) => void;
-    this.expired = new Promise<never>((_, reject) => {
-      expire = reject;
-    });
-    this.expired.catch(() => {});
-    this.timer = setTimeout(() => expire(new RedisTimeout(`no answer within ${ms} ms`)), ms);
-  }
-
-  race<T>(call: Promise<T>): Promise<T> {
-    return Promise.race([call, this.expired]);
-  }
-
-  clear(): void {
-    clearTimeout(this.timer);
-  }
-}
-
 const NOTHING_PUBLISHED = "no policy is published for this tenant: activate a policy";
 
 function nothingPublished(): FulcrumError {
@@ -339,7 +313,7 @@ function corrupt(detail: string): FulcrumError {
 
 function asFulcrumError(error: unknown, timeoutMs: number): FulcrumError {
   if (error instanceof FulcrumError) return error;
-  if (error instanceof RedisTimeout) {
+  if (error instanceof DeadlineExceededError) {
     return new FulcrumError(
       "Unavailable",
       `the policy store (Redis) did not answer within ${timeoutMs} ms: the tenant's policies could not be loaded; retry`,
