@@ -3,10 +3,12 @@
 /**
  * Deploys Fulcrum per stage (`sst deploy --stage <name>`): the edge Worker on
  * Cloudflare and the management API (functions/) as an AWS Lambda behind a function
- * URL. The audit workers join as their issue lands. PostgreSQL (Neon) and Redis
- * (Upstash) are managed services whose connection details are SST secrets
- * (`sst secret set DatabaseUrl … --stage <name>`); migrations run with
- * `DATABASE_URL=<owner url> npm run db:migrate` before a deploy. Local runs do not
+ * URL, and the audit pipeline's event processor as a Fargate service. PostgreSQL
+ * (Neon), Redis (Upstash), NATS JetStream and ClickHouse are managed services whose
+ * connection details are SST secrets (`sst secret set DatabaseUrl … --stage <name>`;
+ * NatsUrl, NatsWsUrl, ClickHouseUrl / User / Password); migrations run with
+ * `DATABASE_URL=<owner url> npm run db:migrate` and `CLICKHOUSE_URL=… npm run
+ * clickhouse:migrate` before a deploy. Local runs do not
  * use SST: they use `npm run stack` (wrangler dev and the project's own service
  * scripts).
  *
@@ -16,7 +18,9 @@
  * the Cloudflare provider's own resources, and its modules come from wrangler's
  * bundle (`npm run build:edge` writes dist/edge/ with index.js and the hashed
  * `.bundle`) run before `sst deploy`. Secrets UpstashRedisRestUrl / Token are shared
- * with the management API (one policy store).
+ * with the management API (one policy store); NatsWsUrl (wss://…) and NatsToken
+ * (empty: no auth) reach the audit buffer Durable Object, declared here with its
+ * SQLite migration (tag v1, as in wrangler.toml).
  *
  * Known gap: the Cloudflare provider SST 4.17.1 pins (@pulumi/cloudflare 6.15.0) has
  * no `worker_loader` binding type, so this config cannot attach the LOADER binding
@@ -51,6 +55,9 @@ export default $config({
     // One policy store for the edge and the management API.
     const redisRestUrl = new sst.Secret("UpstashRedisRestUrl").value;
     const redisRestToken = new sst.Secret("UpstashRedisRestToken").value;
+    // The audit buffer publishes to NATS over WebSocket (wss://…), token auth optional.
+    const natsWsUrl = new sst.Secret("NatsWsUrl").value;
+    const natsToken = new sst.Secret("NatsToken", "").value;
     const accountId = process.env.CLOUDFLARE_DEFAULT_ACCOUNT_ID;
     if (!accountId) throw new Error("CLOUDFLARE_DEFAULT_ACCOUNT_ID is not set");
 
@@ -81,7 +88,13 @@ export default $config({
         { type: "plain_text", name: "ENVIRONMENT", text: $app.stage },
         { type: "secret_text", name: "UPSTASH_REDIS_REST_URL", text: redisRestUrl },
         { type: "secret_text", name: "UPSTASH_REDIS_REST_TOKEN", text: redisRestToken },
+        { type: "secret_text", name: "NATS_WS_URL", text: natsWsUrl },
+        { type: "secret_text", name: "NATS_TOKEN", text: natsToken },
+        // The audit buffer Durable Object (edge/src/audit/audit-buffer.ts), SQLite-backed.
+        { type: "durable_object_namespace", name: "AUDIT_BUFFER", className: "AuditBuffer" },
       ],
+      // Same tag as wrangler.toml's [[migrations]], so either tool can deploy next.
+      migrations: { newTag: "v1", newSqliteClasses: ["AuditBuffer"] },
     });
     new cloudflare.WorkersDeployment("EdgeDeployment", {
       accountId,
@@ -90,8 +103,22 @@ export default $config({
       versions: [{ percentage: 100, versionId: version.id }],
     });
 
-    const functions = managementFunctions(fs, { redisRestUrl, redisRestToken });
-    return { edgeWorker: worker.name, managementApi: functions.url };
+    // The audit pipeline's stores, shared by the management API and the event processor.
+    // A URL may carry credentials (nats://user:pass@host), hence secrets.
+    const audit: AuditStores = {
+      natsUrl: new sst.Secret("NatsUrl").value,
+      clickhouseUrl: new sst.Secret("ClickHouseUrl").value,
+      clickhouseUser: new sst.Secret("ClickHouseUser", "default").value,
+      clickhousePassword: new sst.Secret("ClickHousePassword").value,
+    };
+    const databaseUrl = new sst.Secret("DatabaseUrl").value;
+    const functions = managementFunctions(fs, { redisRestUrl, redisRestToken }, audit, databaseUrl);
+    const processor = eventProcessor(audit, databaseUrl);
+    return {
+      edgeWorker: worker.name,
+      managementApi: functions.url,
+      eventProcessor: processor.service,
+    };
   },
 });
 
@@ -101,9 +128,57 @@ export default $config({
  * travel with the function (hence x86_64). Secrets reach it as environment variables
  * and are never logged (functions/src/config.ts).
  */
+interface AuditStores {
+  natsUrl: $util.Output<string>;
+  clickhouseUrl: $util.Output<string>;
+  clickhouseUser: $util.Output<string>;
+  clickhousePassword: $util.Output<string>;
+}
+
+/**
+ * The event processor (workers/event-processor): its Dockerfile's image as one Fargate
+ * task in the stage's VPC, draining FULCRUM_EXECUTION_EVENTS into ClickHouse and
+ * governance events into PostgreSQL. `/healthz` on 8081 is the task's health check;
+ * SIGTERM finishes the batch in flight (ECS waits 30 s before SIGKILL by default).
+ * NATS, ClickHouse and PostgreSQL are managed services reached by URL.
+ */
+function eventProcessor(audit: AuditStores, databaseUrl: $util.Output<string>) {
+  const vpc = new sst.aws.Vpc("AuditVpc", { nat: "ec2" });
+  const cluster = new sst.aws.Cluster("AuditCluster", { vpc });
+  return new sst.aws.Service("EventProcessor", {
+    cluster,
+    image: { context: ".", dockerfile: "workers/event-processor/Dockerfile" },
+    architecture: "x86_64",
+    cpu: "1 vCPU",
+    memory: "2 GB",
+    environment: {
+      NATS_URL: audit.natsUrl,
+      CLICKHOUSE_URL: audit.clickhouseUrl,
+      CLICKHOUSE_USER: audit.clickhouseUser,
+      CLICKHOUSE_PASSWORD: audit.clickhousePassword,
+      CLICKHOUSE_DATABASE: "fulcrum",
+      DATABASE_URL: databaseUrl,
+    },
+    health: {
+      command: [
+        "CMD",
+        "node",
+        "-e",
+        "fetch('http://127.0.0.1:8081/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))",
+      ],
+      startPeriod: "30 seconds",
+      interval: "15 seconds",
+      timeout: "5 seconds",
+      retries: 3,
+    },
+  });
+}
+
 function managementFunctions(
   fs: typeof import("node:fs"),
   redis: { redisRestUrl: $util.Output<string>; redisRestToken: $util.Output<string> },
+  audit: AuditStores,
+  databaseUrl: $util.Output<string>,
 ) {
   if (!fs.existsSync("dist/functions/dry-run-worker.mjs")) {
     throw new Error(
@@ -130,12 +205,21 @@ function managementFunctions(
       OPA_BIN: "/var/task/bin/opa",
       OPA_CAPABILITIES: "/var/task/policies/capabilities.json",
       // The application role (fulcrum_app): row-level security applies to it.
-      DATABASE_URL: secret("DatabaseUrl"),
+      DATABASE_URL: databaseUrl,
       // The platform role (fulcrum_platform: fulcrum_app plus `tenants`), for TenantService only.
       DATABASE_PLATFORM_URL: secret("DatabasePlatformUrl"),
       UPSTASH_REDIS_REST_URL: redis.redisRestUrl,
       UPSTASH_REDIS_REST_TOKEN: redis.redisRestToken,
       PLATFORM_ADMIN_KEY_SHA256: secret("PlatformAdminKeySha256"),
+      // The audit pipeline (issue 5): management changes are published to JetStream
+      // after their commit; the EventStore query API reads ClickHouse. StreamEvents
+      // needs a long-lived server: Lambda response streaming is not wired
+      // (functions/README.md).
+      NATS_URL: audit.natsUrl,
+      CLICKHOUSE_URL: audit.clickhouseUrl,
+      CLICKHOUSE_USER: audit.clickhouseUser,
+      CLICKHOUSE_PASSWORD: audit.clickhousePassword,
+      CLICKHOUSE_DATABASE: "fulcrum",
     },
   });
 }

@@ -23,6 +23,7 @@ export default defineConfig({
             "functions/**/*.test.ts",
             "db/**/*.test.ts",
             "sdk/**/*.test.ts",
+            "workers/**/*.test.ts",
           ],
           environment: "node",
         },
@@ -31,9 +32,11 @@ export default defineConfig({
         plugins: [
           // A real Redis, seeded by the globalSetup (one tenant, its keys and a bundle of
           // the compiled fixtures), behind an Upstash REST server of this tier's own; the
-          // setup provides its address, token and key namespace before the Worker starts.
+          // setup provides its address, token and key namespace before the Worker starts,
+          // and the WebSocket URL of a NATS of the tier's own (audit events).
           cloudflareTest(({ inject }) => {
             const redis = inject("workerdRedis");
+            const nats = inject("workerdNats");
             return {
               wrangler: { configPath: "./wrangler.toml" },
               miniflare: {
@@ -43,6 +46,8 @@ export default defineConfig({
                   REDIS_KEY_NAMESPACE: redis.namespace,
                   // Generous: the REST server shares the busy Vitest process.
                   REDIS_TIMEOUT_MS: "5000",
+                  // The tier's own NATS (JetStream + WebSocket), for the audit buffer.
+                  NATS_WS_URL: nats.wsUrl,
                 },
               },
             };

@@ -73,12 +73,29 @@ function vitest(label: string, projects: string[]): StepResult {
       `--outputFile.json=${resultFile}`,
     ]),
   );
-  const counts = readCounts(resultFile, (r) => ({
+  const counts = readCounts(resultFile, (r: VitestJson) => ({
     passed: r.numPassedTests,
     failed:
-      r.numFailedTests === undefined ? undefined : r.numFailedTests + (r.numFailedTestSuites ?? 0),
+      r.numFailedTests === undefined ? undefined : r.numFailedTests + filesFailedOutsideTests(r),
   }));
   return result(`vitest ${label}`, ok, counts, seconds);
+}
+
+interface VitestJson {
+  numPassedTests?: number;
+  numFailedTests?: number;
+  testResults?: { status: string; assertionResults?: { status: string }[] }[];
+}
+
+/**
+ * A file that failed with no failed test in it (it did not load, a hook threw) counts
+ * as one failure; a file whose tests failed is already counted by those tests.
+ */
+function filesFailedOutsideTests(r: VitestJson): number {
+  return (r.testResults ?? []).filter(
+    (file) =>
+      file.status === "failed" && !file.assertionResults?.some((t) => t.status === "failed"),
+  ).length;
 }
 
 /** A runner that exited non-zero but reported no failed test still counts one failure. */
@@ -95,7 +112,8 @@ function result(
 /** Reads a runner's JSON result; a missing or unreadable file is a failure. */
 function readCounts(
   file: string,
-  pick: (json: Record<string, number | undefined>) => { passed?: number; failed?: number },
+  // biome-ignore lint/suspicious/noExplicitAny: each runner's JSON has its own shape
+  pick: (json: any) => { passed?: number; failed?: number },
 ): { passed: number; failed: number } {
   try {
     const { passed, failed } = pick(JSON.parse(readFileSync(file, "utf8")));

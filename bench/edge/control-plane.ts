@@ -10,7 +10,8 @@ import { PolicyService } from "../../proto/gen/fulcrum/policy/v1/policy_service_
 import { ApiKeyScope } from "../../proto/gen/fulcrum/tenant/v1/api_key_pb.js";
 import { ApiKeyService } from "../../proto/gen/fulcrum/tenant/v1/api_key_service_pb.js";
 import { ensurePostgres, ensureRedis } from "../../scripts/services/ensure-services.js";
-import { startFunctionsStack } from "../../test/harness/functions-stack.js";
+import { type FunctionsStack, startFunctionsStack } from "../../test/harness/functions-stack.js";
+import { startTestNats } from "../../test/harness/nats-server.js";
 import type { Resources } from "./resources.js";
 import { type BenchPolicy, benchRules } from "./scenarios.js";
 
@@ -22,6 +23,14 @@ export interface ControlPlane extends BenchPolicy {
   /** The Rego module compiled for the active version (`PolicyVersion.compiled_rego`). */
   compiledRego: string;
   policyVersion: number;
+  /** The run's own NATS (TCP for the event processor, WebSocket for the edge). */
+  natsUrl: string;
+  natsWsUrl: string;
+  /** The control plane's database as fulcrum_app, and the Neon proxy reaching it. */
+  databaseUrl: string;
+  pgWsProxyPort: number;
+  /** The owner connection (bypasses RLS): for counting what the event processor wrote. */
+  owner: FunctionsStack["owner"];
 }
 
 async function step<T>(what: string, call: Promise<T>): Promise<T> {
@@ -38,11 +47,14 @@ export async function startControlPlane(resources: Resources): Promise<ControlPl
   resources.add(() => postgres.stop());
   const redis = await ensureRedis();
   resources.add(() => redis.stop());
+  // The audit streams have fixed names: a NATS of the run's own, never the machine's.
+  const nats = await startTestNats();
+  resources.add(() => nats.stop());
   const pg = new URL(postgres.url);
-  const stack = await startFunctionsStack({
-    pgAddress: `${pg.hostname}:${pg.port || "5432"}`,
-    redisUrl: redis.url,
-  });
+  const stack = await startFunctionsStack(
+    { pgAddress: `${pg.hostname}:${pg.port || "5432"}`, redisUrl: redis.url },
+    { natsUrl: nats.url },
+  );
   // Drops the database and deletes the namespace (policies, keys and rate-limit counters).
   resources.add(() => stack.stop());
 
@@ -80,5 +92,10 @@ export async function startControlPlane(resources: Resources): Promise<ControlPl
     redisKeyNamespace: stack.config.redisKeyNamespace,
     compiledRego,
     policyVersion: 1,
+    natsUrl: nats.url,
+    natsWsUrl: nats.wsUrl,
+    databaseUrl: stack.config.databaseUrl,
+    pgWsProxyPort: stack.proxy.port,
+    owner: stack.owner,
   };
 }

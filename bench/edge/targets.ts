@@ -13,7 +13,7 @@
  * the rate limit through the edge's own Upstash-REST server (redis-rest.ts).
  */
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ENTRY_FILE, ENTRY_MODULE } from "../../functions/src/policy-compiler/entry-module.js";
 import { freePort } from "../../scripts/lib/ports.js";
@@ -60,6 +60,9 @@ function edgeVars(plane: ControlPlane, rest: EdgeRedisRest): Record<string, stri
     UPSTASH_REDIS_REST_URL: rest.url,
     UPSTASH_REDIS_REST_TOKEN: rest.token,
     REDIS_KEY_NAMESPACE: plane.redisKeyNamespace,
+    // Decision events flow to the run's NATS as deployed (the audit buffer's cost is
+    // part of what is measured).
+    NATS_WS_URL: plane.natsWsUrl,
   };
 }
 
@@ -186,8 +189,11 @@ export async function startWorkerdTarget(
       ([name, value]) => `(name = ${capnpText(name)}, text = ${capnpText(value)})`,
     ),
     `(name = "LOADER", workerLoader = ())`,
+    `(name = "AUDIT_BUFFER", durableObjectNamespace = "AuditBuffer")`,
   ];
   const port = await freePort();
+  // The audit buffer's Durable Object storage (SQLite), as wrangler dev keeps it.
+  mkdirSync(join(dir, "audit-storage"));
   writeFileSync(
     join(dir, "edge.capnp"),
     `using Workerd = import "/workerd/workerd.capnp";
@@ -195,6 +201,7 @@ const config :Workerd.Config = (
   services = [
     (name = "edge", worker = .edge),
     (name = "internet", network = (allow = ["local"])),
+    (name = "audit-storage", disk = (path = ${capnpText(join(dir, "audit-storage"))}, writable = true)),
   ],
   sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "edge")],
 );
@@ -206,6 +213,10 @@ const edge :Workerd.Worker = (
   bindings = [
     ${bindings.join(",\n    ")},
   ],
+  durableObjectNamespaces = [
+    (className = "AuditBuffer", uniqueKey = "fulcrum-audit-buffer", enableSql = true),
+  ],
+  durableObjectStorage = (localDisk = "audit-storage"),
 );
 `,
     { mode: 0o600 },

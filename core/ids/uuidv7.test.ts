@@ -14,6 +14,12 @@ describe("uuidv7", () => {
     expect(earlier < later).toBe(true);
   });
 
+  it("counts up within one millisecond, so ids keep their minting order", () => {
+    const ids = Array.from({ length: 500 }, () => uuidv7(1_800_000_000_000));
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(ids).size).toBe(500);
+  });
+
   it("does not repeat", () => {
     const ids = new Set(Array.from({ length: 1000 }, () => uuidv7(42)));
     expect(ids.size).toBe(1000);

@@ -19,6 +19,22 @@ interface Family {
   series: Map<string, number>;
 }
 
+/** One label set of a histogram: cumulative-on-render bucket counts, sum and count. */
+interface HistogramSeries {
+  labels: Labels;
+  /** counts[i]: observations ≤ buckets[i] and > buckets[i-1] (made cumulative on render). */
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+interface HistogramFamily {
+  help: string;
+  /** Upper bounds, ascending; +Inf is implicit. */
+  buckets: readonly number[];
+  series: Map<string, HistogramSeries>;
+}
+
 const escapeLabel = (v: string) =>
   v.replaceAll("\\", "\\\\").replaceAll("\n", "\\n").replaceAll('"', '\\"');
 
@@ -30,6 +46,7 @@ function renderLabels(labels: Labels): string {
 
 export class Metrics {
   private readonly families = new Map<string, Family>();
+  private readonly histograms = new Map<string, HistogramFamily>();
 
   /** Declares a metric so it renders (with HELP) before anything counted it. */
   describe(name: string, help: string, type: Family["type"] = "counter"): this {
@@ -52,13 +69,69 @@ export class Metrics {
     return this.families.get(name)?.series.get(renderLabels(labels)) ?? 0;
   }
 
-  render(): string {
-    const lines: string[] = [];
-    for (const [name, family] of [...this.families].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      lines.push(`# HELP ${name} ${family.help}`, `# TYPE ${name} ${family.type}`);
-      for (const [labels, value] of family.series) lines.push(`${name}${labels} ${value}`);
+  /**
+   * Declares a histogram with its bucket upper bounds (ascending; `+Inf` is added).
+   *
+   * @example metrics.describeHistogram("x_seconds", "Latency.", [0.01, 0.1, 1]);
+   */
+  describeHistogram(name: string, help: string, buckets: readonly number[]): this {
+    if (buckets.length === 0 || buckets.some((b, i) => i > 0 && b <= (buckets[i - 1] ?? b))) {
+      throw new RangeError(`histogram ${name}: buckets must be non-empty and ascending`);
     }
-    return `${lines.join("\n")}\n`;
+    if (!this.histograms.has(name)) {
+      this.histograms.set(name, { help, buckets: [...buckets], series: new Map() });
+    }
+    return this;
+  }
+
+  /** Records one observation in a histogram declared with {@link describeHistogram}. */
+  observe(name: string, value: number, labels: Labels = {}): void {
+    const family = this.histograms.get(name);
+    if (!family) throw new Error(`histogram ${name} was not declared`);
+    const key = renderLabels(labels);
+    let series = family.series.get(key);
+    if (!series) {
+      series = { labels, counts: new Array(family.buckets.length + 1).fill(0), sum: 0, count: 0 };
+      family.series.set(key, series);
+    }
+    let i = family.buckets.findIndex((bound) => value <= bound);
+    if (i < 0) i = family.buckets.length;
+    series.counts[i] = (series.counts[i] ?? 0) + 1;
+    series.sum += value;
+    series.count += 1;
+  }
+
+  /** Count and sum of one histogram series (zeros when never observed): for tests. */
+  histogram(name: string, labels: Labels = {}): { count: number; sum: number } {
+    const series = this.histograms.get(name)?.series.get(renderLabels(labels));
+    return { count: series?.count ?? 0, sum: series?.sum ?? 0 };
+  }
+
+  render(): string {
+    const blocks: [string, string[]][] = [];
+    for (const [name, family] of this.families) {
+      const lines = [`# HELP ${name} ${family.help}`, `# TYPE ${name} ${family.type}`];
+      for (const [labels, value] of family.series) lines.push(`${name}${labels} ${value}`);
+      blocks.push([name, lines]);
+    }
+    for (const [name, family] of this.histograms) {
+      const lines = [`# HELP ${name} ${family.help}`, `# TYPE ${name} histogram`];
+      for (const series of family.series.values()) {
+        let cumulative = 0;
+        family.buckets.forEach((bound, i) => {
+          cumulative += series.counts[i] ?? 0;
+          const labels = renderLabels({ ...series.labels, le: String(bound) });
+          lines.push(`${name}_bucket${labels} ${cumulative}`);
+        });
+        const inf = renderLabels({ ...series.labels, le: "+Inf" });
+        lines.push(`${name}_bucket${inf} ${series.count}`);
+        const own = renderLabels(series.labels);
+        lines.push(`${name}_sum${own} ${series.sum}`, `${name}_count${own} ${series.count}`);
+      }
+      blocks.push([name, lines]);
+    }
+    blocks.sort(([a], [b]) => (a < b ? -1 : 1));
+    return `${blocks.flatMap(([, lines]) => lines).join("\n")}\n`;
   }
 
   private family(name: string, type: Family["type"] = "counter"): Family {

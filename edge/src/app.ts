@@ -14,7 +14,7 @@ import type { EdgeDeps } from "./deps.js";
  * The edge Worker's HTTP surface, built once per isolate: Connect procedures at
  * `/<service>/<method>` (CORS open to the configured origins, for the browser SDK),
  * `GET /healthz` (liveness), `GET /readyz` (Redis reachable) and `GET /metrics`
- * (this isolate's counters, Prometheus text).
+ * (this isolate's counters and the audit buffers' gauges, Prometheus text).
  */
 export function createEdgeApp(config: EdgeConfig, deps: EdgeDeps): Hono {
   const connect = createConnectFetchHandler(createEdgeRouter(deps));
@@ -43,9 +43,10 @@ export function createEdgeApp(config: EdgeConfig, deps: EdgeDeps): Hono {
     );
   });
 
-  app.get("/metrics", (c) =>
-    c.body(deps.metrics.render(), 200, { "content-type": PROMETHEUS_CONTENT_TYPE }),
-  );
+  app.get("/metrics", async (c) => {
+    await deps.collectMetrics();
+    return c.body(deps.metrics.render(), 200, { "content-type": PROMETHEUS_CONTENT_TYPE });
+  });
 
   app.all("*", async (c) => {
     const values = createContextValues();

@@ -1,3 +1,9 @@
+import {
+  type EventStreamSettings,
+  parseEventStreamSettings,
+} from "../../core/audit/event-stream.js";
+import type { AuditBuffer } from "./audit/audit-buffer.js";
+
 /** The Worker's bindings, as declared in wrangler.toml (vars) and set as secrets. */
 export interface Env {
   /** `development`, `staging`, `production`: reported by /healthz. */
@@ -20,6 +26,32 @@ export interface Env {
   CORS_ALLOWED_ORIGINS?: string;
   /** Worker Loader: runs tenants' compiled policies (wrangler.toml `[[worker_loaders]]`). */
   LOADER?: WorkerLoader;
+  /** The audit buffer Durable Object (wrangler.toml `[[durable_objects.bindings]]`). */
+  AUDIT_BUFFER?: DurableObjectNamespace<AuditBuffer>;
+  /** NATS WebSocket endpoint the audit buffer publishes to (`ws://` or `wss://`). */
+  NATS_WS_URL?: string;
+  /** Secret: NATS token (token auth); unset: no auth. Never logged. */
+  NATS_TOKEN?: string;
+  /** How many audit buffer instances decision events are spread over (default 4, at most 64). */
+  AUDIT_SHARDS?: string;
+  /** Audit stream settings (core/audit/event-stream.ts). */
+  EVENTS_STREAM_MAX_AGE_HOURS?: string;
+  EVENTS_STREAM_MAX_BYTES?: string;
+  EVENTS_DUPLICATE_WINDOW_SECONDS?: string;
+}
+
+/** What the audit buffer Durable Object needs: where and how to publish. */
+export interface AuditTransportConfig {
+  natsWsUrl: string;
+  /** Secret; undefined: no auth. */
+  natsToken: string | undefined;
+  streams: EventStreamSettings;
+}
+
+/** The Worker's side of the audit pipeline. */
+export interface AuditConfig extends AuditTransportConfig {
+  buffers: DurableObjectNamespace<AuditBuffer>;
+  shards: number;
 }
 
 export interface EdgeConfig {
@@ -34,6 +66,7 @@ export interface EdgeConfig {
   /** `"*"` or exact origins. */
   corsAllowedOrigins: "*" | readonly string[];
   loader: WorkerLoader;
+  audit: AuditConfig;
 }
 
 export class BadEnvironmentError extends Error {
@@ -59,6 +92,43 @@ function milliseconds(
     throw new BadEnvironmentError(`${name} must be a whole number of milliseconds, 1–${max}`);
   }
   return value;
+}
+
+/**
+ * The audit transport settings, shared by the Worker and the AuditBuffer Durable
+ * Object (each parses its own `env` once).
+ */
+export function parseAuditTransportConfig(env: Env): AuditTransportConfig {
+  const natsWsUrl = env.NATS_WS_URL?.trim();
+  if (!natsWsUrl) throw new BadEnvironmentError("NATS_WS_URL is not set");
+  if (!/^wss?:\/\/[^/\s]+/.test(natsWsUrl)) {
+    throw new BadEnvironmentError("NATS_WS_URL must be a ws:// or wss:// URL");
+  }
+  let streams: EventStreamSettings;
+  try {
+    streams = parseEventStreamSettings({
+      EVENTS_STREAM_MAX_AGE_HOURS: env.EVENTS_STREAM_MAX_AGE_HOURS?.trim(),
+      EVENTS_STREAM_MAX_BYTES: env.EVENTS_STREAM_MAX_BYTES?.trim(),
+      EVENTS_DUPLICATE_WINDOW_SECONDS: env.EVENTS_DUPLICATE_WINDOW_SECONDS?.trim(),
+    });
+  } catch (error) {
+    throw new BadEnvironmentError((error as Error).message);
+  }
+  return { natsWsUrl, natsToken: env.NATS_TOKEN?.trim() || undefined, streams };
+}
+
+function parseAuditConfig(env: Env): AuditConfig {
+  if (!env.AUDIT_BUFFER) {
+    throw new BadEnvironmentError(
+      "the AUDIT_BUFFER Durable Object binding is missing (wrangler.toml [[durable_objects.bindings]])",
+    );
+  }
+  const rawShards = env.AUDIT_SHARDS?.trim();
+  const shards = rawShards ? Number(rawShards) : 4;
+  if (!Number.isInteger(shards) || shards < 1 || shards > 64) {
+    throw new BadEnvironmentError("AUDIT_SHARDS must be a whole number, 1–64");
+  }
+  return { ...parseAuditTransportConfig(env), buffers: env.AUDIT_BUFFER, shards };
 }
 
 /** Parsed once per isolate at the entry point; nothing else reads `env`. */
@@ -91,5 +161,6 @@ export function parseEdgeConfig(env: Env): EdgeConfig {
             .map((o) => o.trim())
             .filter(Boolean),
     loader: env.LOADER,
+    audit: parseAuditConfig(env),
   };
 }

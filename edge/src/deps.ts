@@ -4,17 +4,21 @@ import { policyKeysIn } from "../../core/distribution/policy-keys.js";
 import { createLogger, type Logger } from "../../core/logging/logger.js";
 import type { Metrics } from "../../core/observability/metrics.js";
 import { RateLimiters } from "../../core/rate-limit/rate-limiter.js";
-import { LogDecisionSink } from "./audit/log-decision-sink.js";
+import { AuditShards } from "./audit/audit-shards.js";
+import { BufferedDecisionSink } from "./audit/buffered-decision-sink.js";
+import { PublishDedupe } from "./audit/publish-dedupe.js";
 import { KeyAuthenticator } from "./auth/key-authenticator.js";
 import type { EdgeConfig } from "./config.js";
 import type { EdgeRouterDeps } from "./connect/router.js";
 import { RedisBundleSource } from "./distribution/redis-bundle-source.js";
 import type { BundleEvaluator } from "./evaluation/bundle-evaluator.js";
-import { createEdgeMetrics } from "./observability/edge-metrics.js";
+import { collectAuditBufferMetrics, createEdgeMetrics } from "./observability/edge-metrics.js";
 
 export interface EdgeDeps extends EdgeRouterDeps {
   metrics: Metrics;
   logger: Logger;
+  /** Refreshes what /metrics reads from elsewhere (the audit buffers' stats). */
+  collectMetrics: () => Promise<void>;
 }
 
 /** How long a readiness answer is reused, so probes cannot load Redis. */
@@ -22,8 +26,9 @@ const READINESS_TTL_MS = 1000;
 
 /**
  * Everything the edge keeps per isolate, built once from the parsed config. One
- * Redis client serves keys, bundles and rate limits; with auto-pipelining, what a
- * request asks in one tick travels as one round trip.
+ * Redis client serves keys, bundles, rate limits and event deduplication; with
+ * auto-pipelining, what a request asks in one tick travels as one round trip.
+ * Decision events go to the audit buffer Durable Objects (edge/src/audit/).
  */
 export function createEdgeDeps(config: EdgeConfig, evaluator: BundleEvaluator): EdgeDeps {
   const logger = createLogger("fulcrum-edge");
@@ -37,6 +42,7 @@ export function createEdgeDeps(config: EdgeConfig, evaluator: BundleEvaluator): 
   });
   const keys = policyKeysIn(config.redisKeyNamespace);
   const now = () => Date.now();
+  const audit = new AuditShards(config.audit.buffers, config.audit.shards);
 
   let readiness: { ready: boolean; at: number } | undefined;
   async function isReady(): Promise<boolean> {
@@ -57,7 +63,15 @@ export function createEdgeDeps(config: EdgeConfig, evaluator: BundleEvaluator): 
     now,
     isReady,
     evaluator,
-    events: new LogDecisionSink(logger),
+    audit,
+    events: new BufferedDecisionSink(audit, metrics),
+    dedupe: new PublishDedupe({
+      redis,
+      prefix: `${config.redisKeyNamespace}:events:dedupe`,
+      windowSeconds: Math.ceil(config.audit.streams.duplicateWindowMs / 1000),
+      timeoutMs: config.redisTimeoutMs,
+    }),
+    collectMetrics: () => collectAuditBufferMetrics(metrics, audit),
     keys: new KeyAuthenticator({
       redis,
       keys,

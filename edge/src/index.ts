@@ -12,6 +12,8 @@ import { LoaderEvaluator } from "./evaluation/loader-evaluator.js";
  * Tenants' compiled policies run in isolates started by the Worker Loader from
  * the bundled evaluator source (a Worker cannot compile wasm from bytes itself).
  */
+export { AuditBuffer } from "./audit/audit-buffer.js";
+
 let app: Hono | undefined;
 let badEnvironment: string | undefined;
 

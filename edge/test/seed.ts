@@ -38,10 +38,18 @@ export interface WorkerdRedis {
   namespace: string;
 }
 
+/** The tier's own NATS: the Worker publishes to `wsUrl`; tests drive it through `controlUrl`. */
+export interface WorkerdNats {
+  wsUrl: string;
+  /** test/harness/nats-control-server.ts: /pause, /resume, /streams/delete, /messages. */
+  controlUrl: string;
+}
+
 declare module "vitest" {
   export interface ProvidedContext {
     workerdSeed: WorkerdSeed;
     workerdRedis: WorkerdRedis;
+    workerdNats: WorkerdNats;
   }
 }
 

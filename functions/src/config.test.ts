@@ -46,6 +46,10 @@ describe("parseFunctionsConfig", () => {
     ["PLATFORM_ADMIN_KEY_SHA256", { PLATFORM_ADMIN_KEY_SHA256: "abc" }, "64 hex characters"],
     ["OPA_BIN", { OPA_BIN: undefined }, "OPA_BIN is required"],
     ["REDIS_KEY_NAMESPACE", { REDIS_KEY_NAMESPACE: "a b" }, "REDIS_KEY_NAMESPACE must be"],
+    ["NATS_URL", { NATS_URL: "http://x:4222" }, "NATS_URL must be a nats: or tls:// URL"],
+    ["CLICKHOUSE_URL", { CLICKHOUSE_URL: "tcp://x" }, "CLICKHOUSE_URL must be"],
+    ["CLICKHOUSE_DATABASE", { CLICKHOUSE_DATABASE: "a-b" }, "CLICKHOUSE_DATABASE must be"],
+    ["EVENTS_STREAM_MAX_BYTES", { EVENTS_STREAM_MAX_BYTES: "-1" }, "EVENTS_STREAM_MAX_BYTES"],
   ])("refuses a bad %s", (_name, override, message) => {
     expect(() => parseFunctionsConfig({ ...valid, ...override })).toThrow(BadEnvironmentError);
     expect(() => parseFunctionsConfig({ ...valid, ...override })).toThrow(message);
@@ -62,6 +66,30 @@ describe("parseFunctionsConfig", () => {
     expect(config.databasePlatformUrl).toBeUndefined();
     expect(JSON.stringify(config)).not.toContain("postgres@");
     expect(describeConfig(config).tenantService).toBe("disabled");
+  });
+
+  it("defaults the audit pipeline's services to the local ones", () => {
+    const config = parseFunctionsConfig(valid);
+    expect(config.natsUrl).toBe("nats://127.0.0.1:4222");
+    expect(config.clickhouse).toEqual({ url: "http://127.0.0.1:8123", database: "fulcrum" });
+    expect(config.eventStreams.duplicateWindowMs).toBe(120_000);
+    const set = parseFunctionsConfig({
+      ...valid,
+      NATS_URL: "nats://n.example.com:4222",
+      CLICKHOUSE_URL: "https://ch.example.com:8443",
+      CLICKHOUSE_USER: "fulcrum",
+      CLICKHOUSE_PASSWORD: "chs3cret",
+      CLICKHOUSE_DATABASE: "audit",
+      EVENTS_DUPLICATE_WINDOW_SECONDS: "300",
+    });
+    expect(set.clickhouse).toEqual({
+      url: "https://ch.example.com:8443",
+      username: "fulcrum",
+      password: "chs3cret",
+      database: "audit",
+    });
+    expect(set.eventStreams.duplicateWindowMs).toBe(300_000);
+    expect(JSON.stringify(describeConfig(set))).not.toContain("chs3cret");
   });
 
   it("describes the configuration without credentials", () => {

@@ -1,4 +1,9 @@
+import {
+  type EventStreamSettings,
+  parseEventStreamSettings,
+} from "../../core/audit/event-stream.js";
 import { DEFAULT_POLICY_KEY_NAMESPACE } from "../../core/distribution/policy-keys.js";
+import type { ClickHouseConfig } from "../../db/clickhouse/client.js";
 
 /**
  * The functions' configuration, parsed once at each entry point (server.ts, lambda.ts)
@@ -28,6 +33,12 @@ export interface FunctionsConfig {
   opaBin: string;
   /** The wasm builtins OPA may compile against; default policies/capabilities.json. */
   opaCapabilitiesPath: string | undefined;
+  /** NATS (TCP) for the audit events: management changes out, StreamEvents in. */
+  natsUrl: string;
+  /** The audit streams' settings (EVENTS_STREAM_*), the same as every producer's. */
+  eventStreams: EventStreamSettings;
+  /** ClickHouse, where the query API reads the audit events (password: a secret). */
+  clickhouse: ClickHouseConfig;
 }
 
 export class BadEnvironmentError extends Error {
@@ -68,6 +79,35 @@ function redisNamespace(value: string | undefined): string {
   return value;
 }
 
+function serviceUrl(name: string, value: string, protocols: readonly string[]): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new BadEnvironmentError(`${name} is not a URL`);
+  }
+  if (!protocols.includes(url.protocol)) {
+    throw new BadEnvironmentError(`${name} must be a ${protocols.join(" or ")}// URL`);
+  }
+  return value;
+}
+
+function eventStreams(env: Env): EventStreamSettings {
+  try {
+    return parseEventStreamSettings(env);
+  } catch (error) {
+    throw new BadEnvironmentError((error as Error).message);
+  }
+}
+
+function clickhouseDatabase(value: string | undefined): string {
+  if (value === undefined) return "fulcrum";
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(value)) {
+    throw new BadEnvironmentError("CLICKHOUSE_DATABASE must be 1-64 of A-Z a-z 0-9 _");
+  }
+  return value;
+}
+
 /** @throws BadEnvironmentError naming the first variable that is missing or malformed. */
 export function parseFunctionsConfig(env: Env): FunctionsConfig {
   const databaseUrl = postgresUrl("DATABASE_URL", required(env, "DATABASE_URL"));
@@ -95,6 +135,23 @@ export function parseFunctionsConfig(env: Env): FunctionsConfig {
     platformAdminKeySha256: adminKeyHash,
     opaBin: required(env, "OPA_BIN"),
     opaCapabilitiesPath: optional(env, "OPA_CAPABILITIES"),
+    natsUrl: serviceUrl("NATS_URL", optional(env, "NATS_URL") ?? "nats://127.0.0.1:4222", [
+      "nats:",
+      "tls:",
+    ]),
+    eventStreams: eventStreams(env),
+    clickhouse: {
+      url: serviceUrl(
+        "CLICKHOUSE_URL",
+        optional(env, "CLICKHOUSE_URL") ?? "http://127.0.0.1:8123",
+        ["http:", "https:"],
+      ),
+      ...(optional(env, "CLICKHOUSE_USER") ? { username: optional(env, "CLICKHOUSE_USER") } : {}),
+      ...(optional(env, "CLICKHOUSE_PASSWORD")
+        ? { password: optional(env, "CLICKHOUSE_PASSWORD") }
+        : {}),
+      database: clickhouseDatabase(optional(env, "CLICKHOUSE_DATABASE")),
+    },
   };
 }
 
@@ -106,6 +163,9 @@ export function describeConfig(config: FunctionsConfig): Record<string, unknown>
     database: host(config.databaseUrl),
     platformDatabase: host(config.databasePlatformUrl),
     redis: host(config.redisRestUrl),
+    nats: host(config.natsUrl),
+    clickhouse: host(config.clickhouse.url),
+    clickhouseDatabase: config.clickhouse.database,
     tenantService: config.platformAdminKeySha256 ? "enabled" : "disabled",
   };
 }

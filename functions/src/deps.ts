@@ -2,9 +2,14 @@ import { Redis } from "@upstash/redis";
 import { sql } from "drizzle-orm";
 import { policyKeysIn } from "../../core/distribution/policy-keys.js";
 import { createLogger, type Logger } from "../../core/logging/logger.js";
+import { Metrics } from "../../core/observability/metrics.js";
+import { type ClickHouseClient, createClickHouse } from "../../db/clickhouse/client.js";
 import { createDb, type Db } from "../../db/client.js";
 import { type Authenticator, createAuthenticator } from "./auth/authenticator.js";
 import type { FunctionsConfig } from "./config.js";
+import { createEventPublisher, type EventPublisher } from "./events/event-publisher.js";
+import { FAILED_METRIC, PUBLISHED_METRIC } from "./events/management-events.js";
+import { createEventNats, type EventNats } from "./events/nats-connection.js";
 import { createOpaPolicyCompiler, type PolicyCompiler } from "./policy-compiler/index.js";
 import { createRedisKeyPublisher, type KeyPublisher } from "./publish/key-publisher.js";
 import { createRedisPolicyPublisher, type PolicyPublisher } from "./publish/policy-publisher.js";
@@ -29,9 +34,21 @@ export interface FunctionsDeps {
   keyPublisher: KeyPublisher;
   /** Worker threads with time and memory limits, where dry runs evaluate tenant wasm. */
   sandbox: EvaluationSandbox;
+  /** NATS (one TCP connection, opened on first use): management events out, StreamEvents in. */
+  nats: EventNats;
+  /** Management changes to JetStream after their commit (events/management-events.ts). */
+  eventPublisher: EventPublisher;
+  /** The audit events, for the EventStore query API. */
+  clickhouse: ClickHouseClient;
+  /** Process counters (management events published / failed). */
+  metrics: Metrics;
   logger: Logger;
   now: () => Date;
-  /** Whether the database answers, for health checks. */
+  /**
+   * Whether the database answers, for health checks. ClickHouse and NATS are not part
+   * of it: management works without them (see README), so their outage must not take
+   * the management API out of a load balancer.
+   */
   isReady: () => Promise<boolean>;
   close: () => Promise<void>;
 }
@@ -50,6 +67,14 @@ export function createFunctionsDeps(config: FunctionsConfig): FunctionsDeps {
   const keys = policyKeysIn(config.redisKeyNamespace);
   const now = () => new Date();
   const sandbox = createEvaluationSandbox();
+  const nats = createEventNats({ url: config.natsUrl, streams: config.eventStreams, logger });
+  const clickhouse = createClickHouse(config.clickhouse);
+  const metrics = new Metrics()
+    .describe(PUBLISHED_METRIC, "Management changes published to JetStream after their commit")
+    .describe(
+      FAILED_METRIC,
+      "Management changes committed but not published (the PostgreSQL row remains)",
+    );
   return {
     db: app.db,
     platformDb: platform?.db,
@@ -60,6 +85,10 @@ export function createFunctionsDeps(config: FunctionsConfig): FunctionsDeps {
     }),
     publisher: createRedisPolicyPublisher(redis, keys, now),
     keyPublisher: createRedisKeyPublisher(redis, keys.apiKey, now),
+    nats,
+    eventPublisher: createEventPublisher(nats),
+    clickhouse,
+    metrics,
     logger,
     sandbox,
     now,
@@ -75,6 +104,8 @@ export function createFunctionsDeps(config: FunctionsConfig): FunctionsDeps {
       await sandbox.close();
       await app.close();
       await platform?.close();
+      await nats.close();
+      await clickhouse.close();
     },
   };
 }

@@ -1,4 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { waitForHttp } from "./ports.js";
 
 export interface RunningWorker {
@@ -28,8 +31,16 @@ export async function startWranglerDev(
     /** A dotenv file of variables: for values too large for the command line. */
     envFile?: string;
     logFile?: NodeJS.WritableStream;
+    /**
+     * Where the Worker's local Durable Object storage (the audit buffer) lives. Default:
+     * a fresh directory removed on stop. Two wrangler processes must never share one:
+     * SQLite would answer "database is locked" and the audit buffer would refuse appends.
+     */
+    persistTo?: string;
   } = {},
 ): Promise<RunningWorker> {
+  const ownState = options.persistTo === undefined;
+  const persistTo = options.persistTo ?? mkdtempSync(join(tmpdir(), "fulcrum-wrangler-state-"));
   const args = [
     "node_modules/wrangler/bin/wrangler.js",
     "dev",
@@ -41,6 +52,8 @@ export async function startWranglerDev(
     "--inspector-port",
     "0",
     "--show-interactive-dev-session=false",
+    "--persist-to",
+    persistTo,
   ];
   if (options.envFile) args.push("--env-file", options.envFile);
   for (const [name, value] of Object.entries(options.vars ?? {})) {
@@ -70,9 +83,16 @@ export async function startWranglerDev(
     ]);
   } catch (error) {
     await stopProcessGroup(child);
+    if (ownState) rmSync(persistTo, { recursive: true, force: true });
     throw new Error(`${(error as Error).message}\n--- wrangler output ---\n${output.join("")}`);
   }
-  return { url, stop: () => stopProcessGroup(child) };
+  return {
+    url,
+    stop: async () => {
+      await stopProcessGroup(child);
+      if (ownState) rmSync(persistTo, { recursive: true, force: true });
+    },
+  };
 }
 
 function exited(child: ChildProcess): Promise<number | null> {

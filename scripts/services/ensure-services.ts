@@ -31,8 +31,10 @@ export function ensureRedis(options?: EnsureOptions): Promise<EnsuredService> {
  * instance also listens for WebSocket clients: `wsUrl` (port `wsPort`, else 4280 when
  * free, else any free port).
  */
-export function ensureNats(options?: EnsureOptions & { wsPort?: number }): Promise<EnsuredService> {
-  return ensureService(natsSpec.withWsPort(options?.wsPort), options);
+export function ensureNats(
+  options?: EnsureOptions & { wsPort?: number; monitorPort?: number },
+): Promise<EnsuredService> {
+  return ensureService(natsSpec.withWsPort(options?.wsPort, options?.monitorPort), options);
 }
 
 /** All three, one after the other (apt-get holds a lock, so installs cannot overlap). */

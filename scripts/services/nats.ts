@@ -12,7 +12,14 @@ export const DEFAULT_NATS_WS_PORT = 4280;
 
 async function launch(
   bin: string,
-  at: { port: number; dir: string; log: (line: string) => void; wsPort?: number },
+  at: {
+    port: number;
+    dir: string;
+    log: (line: string) => void;
+    wsPort?: number;
+    /** HTTP monitoring (/healthz, /jsz: what the runbook curls on 8222). */
+    monitorPort?: number;
+  },
 ): Promise<Launched> {
   await mkdir(at.dir, { recursive: true });
   const storeDir = join(at.dir, "jetstream");
@@ -41,7 +48,10 @@ async function launch(
   );
   const child = spawn(
     bin,
-    ["-c", configFile, "-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(at.port)],
+    [
+      ...["-c", configFile, "-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(at.port)],
+      ...(at.monitorPort !== undefined ? ["-m", String(at.monitorPort)] : []),
+    ],
     // Its log (and any config error) goes to stderr, kept in the file for error messages.
     { detached: true, stdio: ["ignore", logFd, logFd] },
   );
@@ -67,7 +77,7 @@ async function launch(
 }
 
 export const natsSpec: ServiceSpec<string> & {
-  withWsPort(wsPort: number | undefined): ServiceSpec<string>;
+  withWsPort(wsPort: number | undefined, monitorPort?: number): ServiceSpec<string>;
 } = {
   name: "nats",
   envVar: "FULCRUM_NATS_URL",
@@ -79,7 +89,15 @@ export const natsSpec: ServiceSpec<string> & {
     probeNats(url.hostname.replace(/^\[|\]$/g, ""), url.port ? Number(url.port) : 4222),
   findBinary: () => which("nats-server"),
   launch,
-  withWsPort(wsPort) {
-    return { ...this, launch: (bin, at) => launch(bin, { ...at, wsPort }) };
+  withWsPort(wsPort, monitorPort) {
+    return {
+      ...this,
+      launch: (bin, at) =>
+        launch(bin, {
+          ...at,
+          ...(wsPort !== undefined ? { wsPort } : {}),
+          ...(monitorPort !== undefined ? { monitorPort } : {}),
+        }),
+    };
   },
 };

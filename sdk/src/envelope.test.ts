@@ -174,6 +174,13 @@ describe("Envelope", () => {
     await vi.advanceTimersByTimeAsync(60_000);
     expect(attempts()).toBe(6);
     expect(new Set(edge.published.map((p) => p.event?.eventId)).size).toBe(1);
+    // The time too is the event's, minted once: ClickHouse collapses duplicates on
+    // (tenant, event_time, event_id), so a retry must repeat both.
+    expect(
+      new Set(
+        edge.published.map((p) => `${p.event?.timestamp?.seconds}.${p.event?.timestamp?.nanos}`),
+      ).size,
+    ).toBe(1);
     expect(env.pendingEvents).toBe(0);
     expect(env.failedEvents).toHaveLength(1);
     expect(failures).toEqual(env.failedEvents);

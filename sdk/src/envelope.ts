@@ -138,6 +138,8 @@ export class Envelope {
       workflowId: this.workflowId,
       eventType: known ?? EventType.CUSTOM,
       customType: known ? "" : type.slice(0, 128),
+      // Minted once with the id: every retry repeats both, and the event store
+      // deduplicates on them (JetStream's Nats-Msg-Id, ClickHouse's sorting key).
       timestamp: timestampFromMs(Date.now()),
       payload: toJsonObject(payload),
       labels: { ...this.labels, ...options.labels },

@@ -266,7 +266,7 @@ describe("the SDK against the running edge", () => {
     expect(last?.decisionId).toMatch(/^dec_/);
   });
 
-  it("log() does not fail the caller while the edge answers PublishEvent Unimplemented", async () => {
+  it("log() publishes through the edge: every event accepted, none failed", async () => {
     const reported: FailedEvent[] = [];
     const env = client(key, { onEventError: (f) => reported.push(f) }).envelope({
       workflowId: "e2e-sdk",
@@ -274,15 +274,24 @@ describe("the SDK against the running edge", () => {
     env.log("tool_invoked", { tool: "search" });
     await expect(env.run(async () => "ok")).resolves.toBe("ok");
     expect(env.status).toBe("COMPLETED");
-    expect(env.pendingEvents).toBe(0);
-    // Unimplemented is not retried: one attempt each.
-    const expected = [
-      ["EXECUTION_STARTED", 1, "Unimplemented"],
-      ["tool_invoked", 1, "Unimplemented"],
-      ["EXECUTION_COMPLETED", 1, "Unimplemented"],
-    ];
-    expect(env.failedEvents.map((f) => [f.type, f.attempts, f.error.code])).toEqual(expected);
-    expect(reported.map((f) => [f.type, f.attempts, f.error.code])).toEqual(expected);
+    await timeUntil(async () => env.pendingEvents === 0, 10_000);
+    expect(env.failedEvents).toEqual([]);
+    expect(reported).toEqual([]);
+  });
+
+  it("log() does not fail the caller when the edge refuses an event", async () => {
+    const reported: FailedEvent[] = [];
+    const env = client(key, { onEventError: (f) => reported.push(f) }).envelope({
+      workflowId: "e2e-sdk",
+    });
+    // Over the 64 KiB limit: InvalidArgument, which is not retried.
+    env.log("tool_invoked", { blob: "x".repeat(70_000) });
+    await expect(env.run(async () => "ok")).resolves.toBe("ok");
+    await timeUntil(async () => env.pendingEvents === 0, 10_000);
+    expect(env.failedEvents.map((f) => [f.type, f.attempts, f.error.code])).toEqual([
+      ["tool_invoked", 1, "InvalidArgument"],
+    ]);
+    expect(reported).toHaveLength(1);
   });
 
   it("runs the README's guard example", async () => {

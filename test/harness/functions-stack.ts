@@ -7,7 +7,9 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { serve } from "@hono/node-server";
 import { Client, neonConfig, Pool } from "@neondatabase/serverless";
 import { Redis } from "@upstash/redis";
+import { DEFAULT_EVENT_STREAM_SETTINGS } from "../../core/audit/event-stream.js";
 import { type PolicyKeys, policyKeysIn } from "../../core/distribution/policy-keys.js";
+import type { ClickHouseConfig } from "../../db/clickhouse/client.js";
 import { migrate } from "../../db/migrate.js";
 import { configureNeonForLocalProxy } from "../../db/neon-local-proxy.js";
 import { createFunctionsApp } from "../../functions/src/app.js";
@@ -21,6 +23,7 @@ import {
 } from "../../scripts/lib/upstash-rest-server.js";
 import { resolveOpa } from "../../scripts/opa.js";
 import { repoRoot } from "../../scripts/services/service.js";
+import { startTestNats } from "./nats-server.js";
 import { dropTempDatabase } from "./temp-database.js";
 
 /**
@@ -60,13 +63,30 @@ export interface StackServices {
   redisUrl: string;
 }
 
+/** The audit pipeline's services, when a test uses them. */
+export interface StackEventServices {
+  /** A test's own NATS (startTestNats()); absent: the stack starts one of its own
+   * (never the machine's NATS: the audit streams have fixed names), so management
+   * events are published as deployed. */
+  natsUrl?: string;
+  /** A test's ClickHouse database (testClickHouse().config); absent: unreachable, so
+   * the EventStore query methods answer Unavailable. */
+  clickhouse?: ClickHouseConfig;
+}
+
+/** Port 1 on loopback: refused at once, so "unavailable" costs no waiting. */
+const NOWHERE_CLICKHOUSE: ClickHouseConfig = { url: "http://127.0.0.1:1", database: "fulcrum" };
+
 async function providedServices(): Promise<StackServices> {
   // Imported lazily so benchmarks can use this harness outside Vitest.
   const { inject } = await import("vitest");
   return { pgAddress: inject("pgAddress"), redisUrl: inject("redisUrl") };
 }
 
-export async function startFunctionsStack(services?: StackServices): Promise<FunctionsStack> {
+export async function startFunctionsStack(
+  services?: StackServices,
+  events: StackEventServices = {},
+): Promise<FunctionsStack> {
   const { pgAddress: pg, redisUrl } = services ?? (await providedServices());
   const database = `fulcrum_fn_${randomBytes(4).toString("hex")}`;
   const proxy = await startPgWsProxy({ port: 0, host: "127.0.0.1", allowedTargets: [pg] });
@@ -81,6 +101,10 @@ export async function startFunctionsStack(services?: StackServices): Promise<Fun
     await migrator.end();
   }
 
+  // The test's NATS, or one of this stack's own (stopped with it).
+  const nats = events.natsUrl
+    ? { url: events.natsUrl, stop: async () => {} }
+    : await startTestNats();
   const token = randomBytes(16).toString("hex");
   const upstash: UpstashRestServer = await startUpstashRestServer({
     port: 0,
@@ -100,6 +124,9 @@ export async function startFunctionsStack(services?: StackServices): Promise<Fun
     platformAdminKeySha256: createHash("sha256").update(platformKey).digest("hex"),
     opaBin: await resolveOpa(),
     opaCapabilitiesPath: undefined,
+    natsUrl: nats.url,
+    eventStreams: DEFAULT_EVENT_STREAM_SETTINGS,
+    clickhouse: events.clickhouse ?? NOWHERE_CLICKHOUSE,
   };
   const deps = createFunctionsDeps(config);
   const app = createFunctionsApp(deps, config.environment);
@@ -152,6 +179,7 @@ export async function startFunctionsStack(services?: StackServices): Promise<Fun
     async stop() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await deps.close();
+      await nats.stop();
       await owner.end();
       await deleteNamespace(redis, config.redisKeyNamespace);
       await upstash.close();

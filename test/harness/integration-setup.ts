@@ -1,4 +1,5 @@
 import type { TestProject } from "vitest/node";
+import { ensureClickHouse } from "../../scripts/services/clickhouse.js";
 import { ensurePostgres, ensureRedis } from "../../scripts/services/ensure-services.js";
 
 declare module "vitest" {
@@ -6,6 +7,8 @@ declare module "vitest" {
     /** host:port of the PostgreSQL the integration tier uses. */
     pgAddress: string;
     redisUrl: string;
+    /** The ClickHouse HTTP interface (CLICKHOUSE_URL, else the project's chdb server). */
+    clickhouseUrl: string;
   }
 }
 
@@ -20,7 +23,10 @@ export default async function setup(project: TestProject) {
   const pg = new URL(postgres.url);
   project.provide("pgAddress", `${pg.hostname}:${pg.port || "5432"}`);
   project.provide("redisUrl", redis.url);
+  const clickhouse = await ensureClickHouse();
+  project.provide("clickhouseUrl", clickhouse.url);
   return async () => {
+    await clickhouse.stop();
     await redis.stop();
     await postgres.stop();
   };

@@ -10,10 +10,12 @@ import {
   POLICY_ENTRYPOINT,
   type PublishedPolicy,
 } from "../../core/policy-bundle/published-policy.js";
-import type { WorkerdRedis, WorkerdSeed } from "../../edge/test/seed.js";
+import type { WorkerdNats, WorkerdRedis, WorkerdSeed } from "../../edge/test/seed.js";
 import { startUpstashRestServer } from "../../scripts/lib/upstash-rest-server.js";
 import { ensureRedis } from "../../scripts/services/ensure-services.js";
 import { repoRoot } from "../../scripts/services/service.js";
+import { startNatsControlServer } from "./nats-control-server.js";
+import { startTestNats } from "./nats-server.js";
 
 const FIXTURES = join(repoRoot, "edge", "test", "fixtures", "evaluator");
 
@@ -26,6 +28,10 @@ const FIXTURES = join(repoRoot, "edge", "test", "fixtures", "evaluator");
  * (core/distribution/policy-keys.ts). vitest.config.ts passes `workerdRedis` to the
  * Worker's bindings; the tests read `workerdSeed` (edge/test/seed.ts). Teardown deletes
  * the namespace and stops what it started.
+ *
+ * Also a NATS of the tier's own (JetStream + WebSocket listener, free ports): the
+ * Worker's audit buffer publishes to its `wsUrl` (`workerdNats`), and a control server
+ * (test/harness/nats-control-server.ts) lets tests pause it and read the stream back.
  */
 export default async function setup(project: TestProject) {
   const stops: (() => Promise<void>)[] = [];
@@ -50,6 +56,13 @@ export default async function setup(project: TestProject) {
       token: restToken,
     });
     stops.push(() => rest.close());
+
+    const nats = await startTestNats();
+    stops.push(() => nats.stop());
+    const control = await startNatsControlServer(nats);
+    stops.push(() => control.close());
+    const workerdNats: WorkerdNats = { wsUrl: nats.wsUrl, controlUrl: control.url };
+    project.provide("workerdNats", workerdNats);
 
     const seed = await seedTenant(redis, namespace);
     const workerdRedis: WorkerdRedis = { restUrl: rest.url, restToken, namespace };

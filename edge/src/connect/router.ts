@@ -7,6 +7,10 @@ import { EventStoreService } from "../../../proto/gen/fulcrum/eventstore/v1/even
 import { PolicyService } from "../../../proto/gen/fulcrum/policy/v1/policy_service_pb.js";
 import { Health } from "../../../proto/gen/grpc/health/v1/health_pb.js";
 import { type ApiKeyVerifier, edgeAuthInterceptor } from "../auth/auth-interceptor.js";
+import {
+  type EventStoreServiceDeps,
+  eventPublishService,
+} from "../services/event-store-service.js";
 import { type PolicyServiceDeps, policyEvaluationService } from "../services/policy-service.js";
 
 /**
@@ -14,9 +18,13 @@ import { type PolicyServiceDeps, policyEvaluationService } from "../services/pol
  * contract services are registered so their methods answer Unimplemented,
  * but they are not reported as SERVING.
  */
-export const IMPLEMENTED_SERVICES = [PolicyService.typeName, Health.typeName] as const;
+export const IMPLEMENTED_SERVICES = [
+  PolicyService.typeName,
+  EventStoreService.typeName,
+  Health.typeName,
+] as const;
 
-export interface EdgeRouterDeps extends PolicyServiceDeps {
+export interface EdgeRouterDeps extends PolicyServiceDeps, EventStoreServiceDeps {
   keys: ApiKeyVerifier;
   /** Whether the edge can serve decisions (Redis reachable): what Health reports. */
   isReady: () => Promise<boolean>;
@@ -32,7 +40,7 @@ export function createEdgeRouter(deps: EdgeRouterDeps): ConnectRouter {
   router.service(PolicyService, policyEvaluationService(deps));
   router.service(CostService, {});
   router.service(EnvelopeService, {});
-  router.service(EventStoreService, {});
+  router.service(EventStoreService, eventPublishService(deps));
   router.service(Health, healthService(IMPLEMENTED_SERVICES, deps.isReady));
   return router;
 }

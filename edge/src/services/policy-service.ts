@@ -59,10 +59,9 @@ export function policyEvaluationService(
     ctx.values.get(waitUntilKey)(
       deps.events.publish(event).catch((error) => {
         deps.metrics.increment("fulcrum_policy_decision_events_failed_total");
-        deps.logger.error("decision event not handed off", {
-          decision_id: event.decision_id,
-          error,
-        });
+        // The last copy of the event: the whole record goes to the log (it holds no
+        // request text or secret), so it can be recovered from the Worker's logs.
+        deps.logger.error("decision event not handed off", { event, error });
       }),
     );
     return decision;

@@ -1,6 +1,8 @@
+import { uuidv7 } from "../../../core/ids/uuidv7.js";
 import { events } from "../../../db/schema/index.js";
 import { actorOf, type Principal } from "../auth/principal.js";
 import type { Tx } from "../db/tenant-transaction.js";
+import { managementEvent, stageManagementEvent } from "../events/management-events.js";
 
 export interface AuditEntry {
   /** Dotted lower-case verb, e.g. `policy.version_activated`. */
@@ -14,6 +16,11 @@ export interface AuditEntry {
 /**
  * Appends one row to the tenant's audit trail (`events`) inside the transaction that
  * makes the change, so the change and its record commit or roll back together.
+ *
+ * The row's id is a UUIDv7 minted here, and the same change is staged as a
+ * MANAGEMENT_CHANGE event with that id (events/management-events.ts): published to
+ * JetStream after the commit, so the event processor's copy of it in PostgreSQL
+ * (`ON CONFLICT (id) DO NOTHING`) is this row, not a second one.
  */
 export async function recordAudit(
   tx: Tx,
@@ -28,7 +35,8 @@ export async function recordAudit(
   // fields (a created user's role, say) can never be overwritten by them, and an entry
   // cannot forge it: `actor` is always the principal's.
   const details = { ...entry.details, actor: auditActor(principal) };
-  await tx.insert(events).values({
+  const record = {
+    id: uuidv7(),
     tenantId,
     actorType: actor.actorType,
     actorId: actor.actorId,
@@ -36,7 +44,9 @@ export async function recordAudit(
     targetType: entry.targetType,
     targetId: entry.targetId,
     details,
-  });
+  };
+  const [row] = await tx.insert(events).values(record).returning({ occurredAt: events.occurredAt });
+  stageManagementEvent(managementEvent({ ...record, occurredAt: row?.occurredAt ?? new Date() }));
 }
 
 /** The `actor` object of an audit row's details. */

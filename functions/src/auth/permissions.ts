@@ -4,7 +4,8 @@ import type { TenantPrincipal, UserRole } from "./principal.js";
 /**
  * What each role may do, in one table. Keys act as their user, so a key can never do
  * more than its user's role allows.
- * - viewer: read policies, versions and users; dry-run;
+ * - viewer: read policies, versions and users; read the audit events (EventStore
+ *   QueryEvents / GetExecutionEvents / StreamEvents / GetEventStoreStats); dry-run;
  * - policy_author: viewer + write, activate and roll back policies;
  * - admin: everything in the tenant, including users and API keys.
  */
@@ -15,11 +16,18 @@ export type Permission =
   | "users.read"
   | "users.write"
   | "api_keys.read"
-  | "api_keys.write";
+  | "api_keys.write"
+  | "events.read";
 
 const GRANTS: Readonly<Record<UserRole, ReadonlySet<Permission>>> = {
-  viewer: new Set(["policies.read", "users.read"]),
-  policy_author: new Set(["policies.read", "policies.write", "policies.publish", "users.read"]),
+  viewer: new Set(["policies.read", "users.read", "events.read"]),
+  policy_author: new Set([
+    "policies.read",
+    "policies.write",
+    "policies.publish",
+    "users.read",
+    "events.read",
+  ]),
   admin: new Set([
     "policies.read",
     "policies.write",
@@ -28,6 +36,7 @@ const GRANTS: Readonly<Record<UserRole, ReadonlySet<Permission>>> = {
     "users.write",
     "api_keys.read",
     "api_keys.write",
+    "events.read",
   ]),
 };
 

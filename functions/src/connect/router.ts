@@ -1,6 +1,7 @@
 import type { ConnectRouter } from "@connectrpc/connect";
 import { healthService } from "../../../core/connect/health-service.js";
 import { createServiceRouter } from "../../../core/connect/service-router.js";
+import { EventStoreService } from "../../../proto/gen/fulcrum/eventstore/v1/event_store_service_pb.js";
 import { PolicyService } from "../../../proto/gen/fulcrum/policy/v1/policy_service_pb.js";
 import { ApiKeyService } from "../../../proto/gen/fulcrum/tenant/v1/api_key_service_pb.js";
 import { TenantService } from "../../../proto/gen/fulcrum/tenant/v1/tenant_service_pb.js";
@@ -8,7 +9,9 @@ import { UserService } from "../../../proto/gen/fulcrum/tenant/v1/user_service_p
 import { Health } from "../../../proto/gen/grpc/health/v1/health_pb.js";
 import { authInterceptor } from "../auth/auth-interceptor.js";
 import type { FunctionsDeps } from "../deps.js";
+import { managementEventsInterceptor } from "../events/management-events.js";
 import { apiKeyService } from "../services/api-key-service.js";
+import { eventStoreService } from "../services/event-store-service.js";
 import { policyManagementService } from "../services/policy-management-service.js";
 import { tenantService } from "../services/tenant-service.js";
 import { userService } from "../services/user-service.js";
@@ -19,19 +22,28 @@ export const MANAGEMENT_SERVICES = [
   UserService.typeName,
   ApiKeyService.typeName,
   PolicyService.typeName,
+  EventStoreService.typeName,
   Health.typeName,
 ] as const;
 
 /**
  * The management API's Connect services. PolicyService's evaluation methods are the
- * edge's: here they answer Unimplemented with a message pointing there.
+ * edge's: here they answer Unimplemented with a message pointing there, as do
+ * EventStoreService's PublishEvent / PublishEventBatch.
+ *
+ * Interceptors, outermost first: errors, auth, the management-event outbox (publishes
+ * what committed calls recorded, once the handler is done), protovalidate.
  */
 export function createFunctionsRouter(deps: FunctionsDeps): ConnectRouter {
-  const router = createServiceRouter(deps.logger, [authInterceptor(deps.authenticator)]);
+  const router = createServiceRouter(deps.logger, [
+    authInterceptor(deps.authenticator),
+    managementEventsInterceptor(deps.eventPublisher, deps.metrics, deps.logger),
+  ]);
   router.service(TenantService, tenantService(deps));
   router.service(UserService, userService(deps));
   router.service(ApiKeyService, apiKeyService(deps));
   router.service(PolicyService, policyManagementService(deps));
+  router.service(EventStoreService, eventStoreService(deps));
   router.service(Health, healthService(MANAGEMENT_SERVICES, deps.isReady));
   return router;
 }

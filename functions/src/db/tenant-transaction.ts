@@ -1,6 +1,7 @@
 import type { Db, Schema } from "../../../db/client.js";
 import { type ConstraintMessages, toDatabaseError } from "../../../db/database-errors.js";
 import { type TenantTx, withTenant } from "../../../db/tenant-context.js";
+import { withStagedEvents } from "../events/management-events.js";
 
 export type Tx = TenantTx<Schema>;
 
@@ -8,7 +9,9 @@ export type Tx = TenantTx<Schema>;
  * Every read and write of a management call: one transaction in the caller's tenant
  * (row-level security does the isolation), with database failures translated once.
  * A FulcrumError thrown inside `fn` rolls the transaction back and reaches the caller
- * unchanged, so a call either changes everything it meant to or nothing.
+ * unchanged, so a call either changes everything it meant to or nothing. Management
+ * events its audit rows staged go to the call's outbox only once it has committed
+ * (events/management-events.ts).
  *
  * @example const policy = await inTenant(deps.db, caller.tenantId, (tx) => loadPolicy(tx, id));
  */
@@ -19,7 +22,7 @@ export async function inTenant<T>(
   messages?: ConstraintMessages,
 ): Promise<T> {
   try {
-    return await withTenant(db, tenantId, fn);
+    return await withStagedEvents(() => withTenant(db, tenantId, fn));
   } catch (error) {
     throw toDatabaseError(error, messages);
   }

@@ -5,7 +5,7 @@
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
-import type { Decision } from "../../policy/v1/evaluation_pb.js";
+import type { AppliedFailureMode, Decision, DecisionReason, Phase } from "../../policy/v1/evaluation_pb.js";
 import { file_fulcrum_policy_v1_evaluation } from "../../policy/v1/evaluation_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -15,7 +15,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file fulcrum/eventstore/v1/event.proto.
  */
 export const file_fulcrum_eventstore_v1_event: GenFile = /*@__PURE__*/
-  fileDesc("CiFmdWxjcnVtL2V2ZW50c3RvcmUvdjEvZXZlbnQucHJvdG8SFWZ1bGNydW0uZXZlbnRzdG9yZS52MSLiAQoJVG9rZW5JbmZvEhoKCG1vZGVsX2lkGAEgASgJQgi6SAVyAxiAAhIdCgxpbnB1dF90b2tlbnMYAiABKANCB7pIBCICKAASHgoNb3V0cHV0X3Rva2VucxgDIAEoA0IHukgEIgIoABIiCghjb3N0X3VzZBgEIAEoAUIQukgNEgtAASkAAAAAAAAAABIwChZ0aW1lX3RvX2ZpcnN0X3Rva2VuX21zGAUgASgBQhC6SA0SC0ABKQAAAAAAAAAAEiQKCmxhdGVuY3lfbXMYBiABKAFCELpIDRILQAEpAAAAAAAAAAAiuAEKDFBvbGljeVJlc3VsdBIbCglwb2xpY3lfaWQYASABKAlCCLpIBXIDGIABEhkKB3J1bGVfaWQYAiABKAlCCLpIBXIDGIABEjcKCGRlY2lzaW9uGAMgASgOMhsuZnVsY3J1bS5wb2xpY3kudjEuRGVjaXNpb25CCLpIBYIBAhABEhgKBnJlYXNvbhgEIAEoCUIIukgFcgMYgCASHQoLZGVjaXNpb25faWQYBSABKAlCCLpIBXIDGIABItoICgVFdmVudBJyCghldmVudF9pZBgBIAEoCUJgukhd2AEBclgyVl5bMC05YS1mQS1GXXs4fS1bMC05YS1mQS1GXXs0fS03WzAtOWEtZkEtRl17M30tWzg5YWJBQl1bMC05YS1mQS1GXXszfS1bMC05YS1mQS1GXXsxMn0kEj0KCXRlbmFudF9pZBgCIAEoCUIqukgn2AEBciIYgAEyHV5bQS1aYS16MC05XVtBLVphLXowLTlfLjotXSokEkAKDGV4ZWN1dGlvbl9pZBgDIAEoCUIqukgnyAEBciIYgAEyHV5bQS1aYS16MC05XVtBLVphLXowLTlfLjotXSokEj8KC2VudmVsb3BlX2lkGAQgASgJQiq6SCfYAQFyIhiAATIdXltBLVphLXowLTldW0EtWmEtejAtOV8uOi1dKiQSPwoLd29ya2Zsb3dfaWQYBSABKAlCKrpIJ9gBAXIiGIABMh1eW0EtWmEtejAtOV1bQS1aYS16MC05Xy46LV0qJBJACgpldmVudF90eXBlGAYgASgOMiAuZnVsY3J1bS5ldmVudHN0b3JlLnYxLkV2ZW50VHlwZUIKukgHggEEEAEgABItCgl0aW1lc3RhbXAYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEigKB3BheWxvYWQYCCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EioKCHRyYWNlX2lkGAkgASgJQhi6SBXYAQFyEDIOXlswLTlhLWZdezMyfSQSKQoHc3Bhbl9pZBgKIAEoCUIYukgV2AEBchAyDl5bMC05YS1mXXsxNn0kElIKBmxhYmVscxgLIAMoCzIoLmZ1bGNydW0uZXZlbnRzdG9yZS52MS5FdmVudC5MYWJlbHNFbnRyeUIYukgVmgESECAiB3IFEAEYgAEqBXIDGIAIEjQKCnRva2VuX2luZm8YDCABKAsyIC5mdWxjcnVtLmV2ZW50c3RvcmUudjEuVG9rZW5JbmZvEjoKDXBvbGljeV9yZXN1bHQYDSABKAsyIy5mdWxjcnVtLmV2ZW50c3RvcmUudjEuUG9saWN5UmVzdWx0Eh0KC2N1c3RvbV90eXBlGA4gASgJQgi6SAVyAxiAARIYCgZzb3VyY2UYDyABKAlCCLpIBXIDGIACEhAKCHNlcXVlbmNlGBAgASgEEi0KCXN0b3JlZF9hdBgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ATp5ukh2GnQKEWV2ZW50LmN1c3RvbV90eXBlEi1jdXN0b21fdHlwZSBpcyByZXF1aXJlZCBmb3IgRVZFTlRfVFlQRV9DVVNUT00aMHRoaXMuZXZlbnRfdHlwZSAhPSAxMDAgfHwgdGhpcy5jdXN0b21fdHlwZSAhPSAnJyqiBgoJRXZlbnRUeXBlEhoKFkVWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIgChxFVkVOVF9UWVBFX0VYRUNVVElPTl9TVEFSVEVEEAESIgoeRVZFTlRfVFlQRV9FWEVDVVRJT05fQ09NUExFVEVEEAISHwobRVZFTlRfVFlQRV9FWEVDVVRJT05fRkFJTEVEEAMSHwobRVZFTlRfVFlQRV9FWEVDVVRJT05fUEFVU0VEEAQSIAocRVZFTlRfVFlQRV9FWEVDVVRJT05fUkVTVU1FRBAFEiMKH0VWRU5UX1RZUEVfRVhFQ1VUSU9OX1RFUk1JTkFURUQQBhIfChtFVkVOVF9UWVBFX0xMTV9DQUxMX1NUQVJURUQQChIhCh1FVkVOVF9UWVBFX0xMTV9DQUxMX0NPTVBMRVRFRBALEh4KGkVWRU5UX1RZUEVfTExNX0NBTExfRkFJTEVEEAwSGwoXRVZFTlRfVFlQRV9UT09MX0lOVk9LRUQQFBIdChlFVkVOVF9UWVBFX1RPT0xfQ09NUExFVEVEEBUSGgoWRVZFTlRfVFlQRV9UT09MX0ZBSUxFRBAWEiEKHUVWRU5UX1RZUEVfQ0hFQ0tQT0lOVF9DUkVBVEVEEB4SIgoeRVZFTlRfVFlQRV9DSEVDS1BPSU5UX1JFU1RPUkVEEB8SHQoZRVZFTlRfVFlQRV9CVURHRVRfV0FSTklORxAoEh4KGkVWRU5UX1RZUEVfQlVER0VUX0VYQ0VFREVEECkSGwoXRVZFTlRfVFlQRV9CVURHRVRfUkVTRVQQKhIfChtFVkVOVF9UWVBFX1BPTElDWV9FVkFMVUFURUQQMhIfChtFVkVOVF9UWVBFX1BPTElDWV9WSU9MQVRJT04QMxIdChlFVkVOVF9UWVBFX1BPTElDWV9XQVJOSU5HEDQSHAoYRVZFTlRfVFlQRV9BR0VOVF9IQU5ET0ZGEDwSGgoWRVZFTlRfVFlQRV9BR0VOVF9TUEFXThA9EhkKFUVWRU5UX1RZUEVfQUdFTlRfSk9JThA+EhUKEUVWRU5UX1RZUEVfQ1VTVE9NEGRiBnByb3RvMw", [file_buf_validate_validate, file_fulcrum_policy_v1_evaluation, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("CiFmdWxjcnVtL2V2ZW50c3RvcmUvdjEvZXZlbnQucHJvdG8SFWZ1bGNydW0uZXZlbnRzdG9yZS52MSLiAQoJVG9rZW5JbmZvEhoKCG1vZGVsX2lkGAEgASgJQgi6SAVyAxiAAhIdCgxpbnB1dF90b2tlbnMYAiABKANCB7pIBCICKAASHgoNb3V0cHV0X3Rva2VucxgDIAEoA0IHukgEIgIoABIiCghjb3N0X3VzZBgEIAEoAUIQukgNEgtAASkAAAAAAAAAABIwChZ0aW1lX3RvX2ZpcnN0X3Rva2VuX21zGAUgASgBQhC6SA0SC0ABKQAAAAAAAAAAEiQKCmxhdGVuY3lfbXMYBiABKAFCELpIDRILQAEpAAAAAAAAAAAiuAEKDFBvbGljeVJlc3VsdBIbCglwb2xpY3lfaWQYASABKAlCCLpIBXIDGIABEhkKB3J1bGVfaWQYAiABKAlCCLpIBXIDGIABEjcKCGRlY2lzaW9uGAMgASgOMhsuZnVsY3J1bS5wb2xpY3kudjEuRGVjaXNpb25CCLpIBYIBAhABEhgKBnJlYXNvbhgEIAEoCUIIukgFcgMYgCASHQoLZGVjaXNpb25faWQYBSABKAlCCLpIBXIDGIABIsYECg9EZWNpc2lvbkRldGFpbHMSFwoGbWV0aG9kGAEgASgJQge6SARyAhhAEjEKBnJlYXNvbhgCIAEoDjIhLmZ1bGNydW0ucG9saWN5LnYxLkRlY2lzaW9uUmVhc29uEhwKCmFwaV9rZXlfaWQYAyABKAlCCLpIBXIDGIABEg8KB2RyeV9ydW4YBCABKAgSJwoFcGhhc2UYBSABKA4yGC5mdWxjcnVtLnBvbGljeS52MS5QaGFzZRIZCgd1c2VyX2lkGAYgASgJQgi6SAVyAxiAAhIaCghtb2RlbF9pZBgHIAEoCUIIukgFcgMYgAISHAoKdG9vbF9uYW1lcxgIIAMoCUIIukgFkgECEEASGAoGYWN0aW9uGAkgASgJQgi6SAVyAxiAAhJCCghwb2xpY2llcxgKIAMoCzIlLmZ1bGNydW0uZXZlbnRzdG9yZS52MS5EZWNpc2lvblBvbGljeUIJukgGkgEDEIACEkUKDW1hdGNoZWRfcnVsZXMYCyADKAsyIy5mdWxjcnVtLmV2ZW50c3RvcmUudjEuRGVjaXNpb25SdWxlQgm6SAaSAQMQgAgSJgoUcmF0ZV9saW1pdHNfZXhjZWVkZWQYDCADKAlCCLpIBZIBAhBAEjsKDGZhaWx1cmVfbW9kZRgNIAEoCzIlLmZ1bGNydW0ucG9saWN5LnYxLkFwcGxpZWRGYWlsdXJlTW9kZRIwChZldmFsdWF0aW9uX2R1cmF0aW9uX21zGA4gASgBQhC6SA0SC0ABKQAAAAAAAAAAInQKDkRlY2lzaW9uUG9saWN5EhEKCXBvbGljeV9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEi0KCGRlY2lzaW9uGAMgASgOMhsuZnVsY3J1bS5wb2xpY3kudjEuRGVjaXNpb24SDwoHZHJ5X3J1bhgEIAEoCCIyCgxEZWNpc2lvblJ1bGUSEQoJcG9saWN5X2lkGAEgASgJEg8KB3J1bGVfaWQYAiABKAkinwEKEE1hbmFnZW1lbnRDaGFuZ2USGwoKYWN0b3JfdHlwZRgBIAEoCUIHukgEcgIYEBIaCghhY3Rvcl9pZBgCIAEoCUIIukgFcgMYgAESFwoGYWN0aW9uGAMgASgJQge6SARyAhhkEhwKC3RhcmdldF90eXBlGAQgASgJQge6SARyAhhkEhsKCXRhcmdldF9pZBgFIAEoCUIIukgFcgMYgAEihQIKCkJ1ZGdldEluZm8SGwoJYnVkZ2V0X2lkGAEgASgJQgi6SAVyAxiAARIrChF0aHJlc2hvbGRfcGVyY2VudBgCIAEoAUIQukgNEgtAASkAAAAAAAAAABInCg11c2FnZV9wZXJjZW50GAMgASgBQhC6SA0SC0ABKQAAAAAAAAAAEiMKCXNwZW50X3VzZBgEIAEoAUIQukgNEgtAASkAAAAAAAAAABIjCglsaW1pdF91c2QYBSABKAFCELpIDRILQAEpAAAAAAAAAAASHAoLdG9rZW5zX3VzZWQYBiABKANCB7pIBCICKAASHAoLdG9rZW5fbGltaXQYByABKANCB7pIBCICKAAitgoKBUV2ZW50EnIKCGV2ZW50X2lkGAEgASgJQmC6SF3YAQFyWDJWXlswLTlhLWZBLUZdezh9LVswLTlhLWZBLUZdezR9LTdbMC05YS1mQS1GXXszfS1bODlhYkFCXVswLTlhLWZBLUZdezN9LVswLTlhLWZBLUZdezEyfSQSPQoJdGVuYW50X2lkGAIgASgJQiq6SCfYAQFyIhiAATIdXltBLVphLXowLTldW0EtWmEtejAtOV8uOi1dKiQSQAoMZXhlY3V0aW9uX2lkGAMgASgJQiq6SCfIAQFyIhiAATIdXltBLVphLXowLTldW0EtWmEtejAtOV8uOi1dKiQSPwoLZW52ZWxvcGVfaWQYBCABKAlCKrpIJ9gBAXIiGIABMh1eW0EtWmEtejAtOV1bQS1aYS16MC05Xy46LV0qJBI/Cgt3b3JrZmxvd19pZBgFIAEoCUIqukgn2AEBciIYgAEyHV5bQS1aYS16MC05XVtBLVphLXowLTlfLjotXSokEkAKCmV2ZW50X3R5cGUYBiABKA4yIC5mdWxjcnVtLmV2ZW50c3RvcmUudjEuRXZlbnRUeXBlQgq6SAeCAQQQASAAEi0KCXRpbWVzdGFtcBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKAoHcGF5bG9hZBgIIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKgoIdHJhY2VfaWQYCSABKAlCGLpIFdgBAXIQMg5eWzAtOWEtZl17MzJ9JBIpCgdzcGFuX2lkGAogASgJQhi6SBXYAQFyEDIOXlswLTlhLWZdezE2fSQSUgoGbGFiZWxzGAsgAygLMiguZnVsY3J1bS5ldmVudHN0b3JlLnYxLkV2ZW50LkxhYmVsc0VudHJ5Qhi6SBWaARIQICIHcgUQARiAASoFcgMYgAgSNAoKdG9rZW5faW5mbxgMIAEoCzIgLmZ1bGNydW0uZXZlbnRzdG9yZS52MS5Ub2tlbkluZm8SOgoNcG9saWN5X3Jlc3VsdBgNIAEoCzIjLmZ1bGNydW0uZXZlbnRzdG9yZS52MS5Qb2xpY3lSZXN1bHQSHQoLY3VzdG9tX3R5cGUYDiABKAlCCLpIBXIDGIABEhgKBnNvdXJjZRgPIAEoCUIIukgFcgMYgAISEAoIc2VxdWVuY2UYECABKAQSLQoJc3RvcmVkX2F0GBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIfCg5zY2hlbWFfdmVyc2lvbhgSIAEoDUIHukgEKgIYARI6CghkZWNpc2lvbhgTIAEoCzImLmZ1bGNydW0uZXZlbnRzdG9yZS52MS5EZWNpc2lvbkRldGFpbHNIABI9CgptYW5hZ2VtZW50GBQgASgLMicuZnVsY3J1bS5ldmVudHN0b3JlLnYxLk1hbmFnZW1lbnRDaGFuZ2VIABIzCgZidWRnZXQYFSABKAsyIS5mdWxjcnVtLmV2ZW50c3RvcmUudjEuQnVkZ2V0SW5mb0gAGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAE6ebpIdhp0ChFldmVudC5jdXN0b21fdHlwZRItY3VzdG9tX3R5cGUgaXMgcmVxdWlyZWQgZm9yIEVWRU5UX1RZUEVfQ1VTVE9NGjB0aGlzLmV2ZW50X3R5cGUgIT0gMTAwIHx8IHRoaXMuY3VzdG9tX3R5cGUgIT0gJydCCQoHZGV0YWlscyr0BwoJRXZlbnRUeXBlEhoKFkVWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIgChxFVkVOVF9UWVBFX0VYRUNVVElPTl9TVEFSVEVEEAESIgoeRVZFTlRfVFlQRV9FWEVDVVRJT05fQ09NUExFVEVEEAISHwobRVZFTlRfVFlQRV9FWEVDVVRJT05fRkFJTEVEEAMSHwobRVZFTlRfVFlQRV9FWEVDVVRJT05fUEFVU0VEEAQSIAocRVZFTlRfVFlQRV9FWEVDVVRJT05fUkVTVU1FRBAFEiMKH0VWRU5UX1RZUEVfRVhFQ1VUSU9OX1RFUk1JTkFURUQQBhIfChtFVkVOVF9UWVBFX0xMTV9DQUxMX1NUQVJURUQQChIhCh1FVkVOVF9UWVBFX0xMTV9DQUxMX0NPTVBMRVRFRBALEh4KGkVWRU5UX1RZUEVfTExNX0NBTExfRkFJTEVEEAwSGwoXRVZFTlRfVFlQRV9UT09MX0lOVk9LRUQQFBIdChlFVkVOVF9UWVBFX1RPT0xfQ09NUExFVEVEEBUSGgoWRVZFTlRfVFlQRV9UT09MX0ZBSUxFRBAWEiEKHUVWRU5UX1RZUEVfQ0hFQ0tQT0lOVF9DUkVBVEVEEB4SIgoeRVZFTlRfVFlQRV9DSEVDS1BPSU5UX1JFU1RPUkVEEB8SHQoZRVZFTlRfVFlQRV9CVURHRVRfV0FSTklORxAoEh4KGkVWRU5UX1RZUEVfQlVER0VUX0VYQ0VFREVEECkSGwoXRVZFTlRfVFlQRV9CVURHRVRfUkVTRVQQKhIfChtFVkVOVF9UWVBFX1BPTElDWV9FVkFMVUFURUQQMhIfChtFVkVOVF9UWVBFX1BPTElDWV9WSU9MQVRJT04QMxIdChlFVkVOVF9UWVBFX1BPTElDWV9XQVJOSU5HEDQSJwojRVZFTlRfVFlQRV9QT0xJQ1lfQVBQUk9WQUxfUkVRVUlSRUQQNRIcChhFVkVOVF9UWVBFX0FHRU5UX0hBTkRPRkYQPBIaChZFVkVOVF9UWVBFX0FHRU5UX1NQQVdOED0SGQoVRVZFTlRfVFlQRV9BR0VOVF9KT0lOED4SIQodRVZFTlRfVFlQRV9BUFBST1ZBTF9SRVFVRVNURUQQRhIfChtFVkVOVF9UWVBFX0FQUFJPVkFMX0dSQU5URUQQRxIgChxFVkVOVF9UWVBFX0FQUFJPVkFMX1JFSkVDVEVEEEgSHwobRVZFTlRfVFlQRV9BUFBST1ZBTF9FWFBJUkVEEEkSIAocRVZFTlRfVFlQRV9NQU5BR0VNRU5UX0NIQU5HRRBQEhUKEUVWRU5UX1RZUEVfQ1VTVE9NEGRiBnByb3RvMw", [file_buf_validate_validate, file_fulcrum_policy_v1_evaluation, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * TokenInfo is the usage of one LLM call.
@@ -101,6 +101,246 @@ export type PolicyResult = Message<"fulcrum.eventstore.v1.PolicyResult"> & {
  */
 export const PolicyResultSchema: GenMessage<PolicyResult> = /*@__PURE__*/
   messageDesc(file_fulcrum_eventstore_v1_event, 1);
+
+/**
+ * DecisionDetails is what the edge decided, for POLICY_* events it produced. It never
+ * carries the request's input or output text.
+ *
+ * @generated from message fulcrum.eventstore.v1.DecisionDetails
+ */
+export type DecisionDetails = Message<"fulcrum.eventstore.v1.DecisionDetails"> & {
+  /**
+   * The RPC: "CheckPolicy", "EvaluatePolicy" or "EvaluatePolicies".
+   *
+   * @generated from field: string method = 1;
+   */
+  method: string;
+
+  /**
+   * @generated from field: fulcrum.policy.v1.DecisionReason reason = 2;
+   */
+  reason: DecisionReason;
+
+  /**
+   * @generated from field: string api_key_id = 3;
+   */
+  apiKeyId: string;
+
+  /**
+   * @generated from field: bool dry_run = 4;
+   */
+  dryRun: boolean;
+
+  /**
+   * @generated from field: fulcrum.policy.v1.Phase phase = 5;
+   */
+  phase: Phase;
+
+  /**
+   * @generated from field: string user_id = 6;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: string model_id = 7;
+   */
+  modelId: string;
+
+  /**
+   * @generated from field: repeated string tool_names = 8;
+   */
+  toolNames: string[];
+
+  /**
+   * @generated from field: string action = 9;
+   */
+  action: string;
+
+  /**
+   * Every policy evaluated, with the version that decided and its own verdict.
+   *
+   * @generated from field: repeated fulcrum.eventstore.v1.DecisionPolicy policies = 10;
+   */
+  policies: DecisionPolicy[];
+
+  /**
+   * @generated from field: repeated fulcrum.eventstore.v1.DecisionRule matched_rules = 11;
+   */
+  matchedRules: DecisionRule[];
+
+  /**
+   * Ids of the rate limits the call exceeded.
+   *
+   * @generated from field: repeated string rate_limits_exceeded = 12;
+   */
+  rateLimitsExceeded: string[];
+
+  /**
+   * @generated from field: fulcrum.policy.v1.AppliedFailureMode failure_mode = 13;
+   */
+  failureMode?: AppliedFailureMode | undefined;
+
+  /**
+   * @generated from field: double evaluation_duration_ms = 14;
+   */
+  evaluationDurationMs: number;
+};
+
+/**
+ * Describes the message fulcrum.eventstore.v1.DecisionDetails.
+ * Use `create(DecisionDetailsSchema)` to create a new message.
+ */
+export const DecisionDetailsSchema: GenMessage<DecisionDetails> = /*@__PURE__*/
+  messageDesc(file_fulcrum_eventstore_v1_event, 2);
+
+/**
+ * @generated from message fulcrum.eventstore.v1.DecisionPolicy
+ */
+export type DecisionPolicy = Message<"fulcrum.eventstore.v1.DecisionPolicy"> & {
+  /**
+   * @generated from field: string policy_id = 1;
+   */
+  policyId: string;
+
+  /**
+   * @generated from field: string version = 2;
+   */
+  version: string;
+
+  /**
+   * @generated from field: fulcrum.policy.v1.Decision decision = 3;
+   */
+  decision: Decision;
+
+  /**
+   * @generated from field: bool dry_run = 4;
+   */
+  dryRun: boolean;
+};
+
+/**
+ * Describes the message fulcrum.eventstore.v1.DecisionPolicy.
+ * Use `create(DecisionPolicySchema)` to create a new message.
+ */
+export const DecisionPolicySchema: GenMessage<DecisionPolicy> = /*@__PURE__*/
+  messageDesc(file_fulcrum_eventstore_v1_event, 3);
+
+/**
+ * @generated from message fulcrum.eventstore.v1.DecisionRule
+ */
+export type DecisionRule = Message<"fulcrum.eventstore.v1.DecisionRule"> & {
+  /**
+   * @generated from field: string policy_id = 1;
+   */
+  policyId: string;
+
+  /**
+   * @generated from field: string rule_id = 2;
+   */
+  ruleId: string;
+};
+
+/**
+ * Describes the message fulcrum.eventstore.v1.DecisionRule.
+ * Use `create(DecisionRuleSchema)` to create a new message.
+ */
+export const DecisionRuleSchema: GenMessage<DecisionRule> = /*@__PURE__*/
+  messageDesc(file_fulcrum_eventstore_v1_event, 4);
+
+/**
+ * ManagementChange is one change made through the management API; the same record
+ * is in PostgreSQL `events` (same id), written in the change's own transaction.
+ *
+ * @generated from message fulcrum.eventstore.v1.ManagementChange
+ */
+export type ManagementChange = Message<"fulcrum.eventstore.v1.ManagementChange"> & {
+  /**
+   * "user", "api_key" or "system".
+   *
+   * @generated from field: string actor_type = 1;
+   */
+  actorType: string;
+
+  /**
+   * @generated from field: string actor_id = 2;
+   */
+  actorId: string;
+
+  /**
+   * Dotted lower-case verb, e.g. "policy.version_activated".
+   *
+   * @generated from field: string action = 3;
+   */
+  action: string;
+
+  /**
+   * @generated from field: string target_type = 4;
+   */
+  targetType: string;
+
+  /**
+   * @generated from field: string target_id = 5;
+   */
+  targetId: string;
+};
+
+/**
+ * Describes the message fulcrum.eventstore.v1.ManagementChange.
+ * Use `create(ManagementChangeSchema)` to create a new message.
+ */
+export const ManagementChangeSchema: GenMessage<ManagementChange> = /*@__PURE__*/
+  messageDesc(file_fulcrum_eventstore_v1_event, 5);
+
+/**
+ * BudgetInfo is the state of a budget for BUDGET_* events.
+ *
+ * @generated from message fulcrum.eventstore.v1.BudgetInfo
+ */
+export type BudgetInfo = Message<"fulcrum.eventstore.v1.BudgetInfo"> & {
+  /**
+   * @generated from field: string budget_id = 1;
+   */
+  budgetId: string;
+
+  /**
+   * The threshold crossed, in percent of the limit (80, 100, ...).
+   *
+   * @generated from field: double threshold_percent = 2;
+   */
+  thresholdPercent: number;
+
+  /**
+   * @generated from field: double usage_percent = 3;
+   */
+  usagePercent: number;
+
+  /**
+   * @generated from field: double spent_usd = 4;
+   */
+  spentUsd: number;
+
+  /**
+   * @generated from field: double limit_usd = 5;
+   */
+  limitUsd: number;
+
+  /**
+   * @generated from field: int64 tokens_used = 6;
+   */
+  tokensUsed: bigint;
+
+  /**
+   * @generated from field: int64 token_limit = 7;
+   */
+  tokenLimit: bigint;
+};
+
+/**
+ * Describes the message fulcrum.eventstore.v1.BudgetInfo.
+ * Use `create(BudgetInfoSchema)` to create a new message.
+ */
+export const BudgetInfoSchema: GenMessage<BudgetInfo> = /*@__PURE__*/
+  messageDesc(file_fulcrum_eventstore_v1_event, 6);
 
 /**
  * Event is one thing that happened in an execution.
@@ -213,6 +453,44 @@ export type Event = Message<"fulcrum.eventstore.v1.Event"> & {
    * @generated from field: google.protobuf.Timestamp stored_at = 17;
    */
   storedAt?: Timestamp | undefined;
+
+  /**
+   * Revision of this schema the producer wrote (currently 1); 0 is read as 1.
+   *
+   * @generated from field: uint32 schema_version = 18;
+   */
+  schemaVersion: number;
+
+  /**
+   * What a producer of the platform adds (SDKs leave these unset).
+   *
+   * @generated from oneof fulcrum.eventstore.v1.Event.details
+   */
+  details: {
+    /**
+     * POLICY_* events from the edge.
+     *
+     * @generated from field: fulcrum.eventstore.v1.DecisionDetails decision = 19;
+     */
+    value: DecisionDetails;
+    case: "decision";
+  } | {
+    /**
+     * MANAGEMENT_CHANGE events from the management API.
+     *
+     * @generated from field: fulcrum.eventstore.v1.ManagementChange management = 20;
+     */
+    value: ManagementChange;
+    case: "management";
+  } | {
+    /**
+     * BUDGET_* events.
+     *
+     * @generated from field: fulcrum.eventstore.v1.BudgetInfo budget = 21;
+     */
+    value: BudgetInfo;
+    case: "budget";
+  } | { case: undefined; value?: undefined };
 };
 
 /**
@@ -220,7 +498,7 @@ export type Event = Message<"fulcrum.eventstore.v1.Event"> & {
  * Use `create(EventSchema)` to create a new message.
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
-  messageDesc(file_fulcrum_eventstore_v1_event, 2);
+  messageDesc(file_fulcrum_eventstore_v1_event, 7);
 
 /**
  * EventType is what happened. Values are grouped by tens per area so that new
@@ -335,6 +613,13 @@ export enum EventType {
   POLICY_WARNING = 52,
 
   /**
+   * A policy answered REQUIRE_APPROVAL: the call waits for a reviewer.
+   *
+   * @generated from enum value: EVENT_TYPE_POLICY_APPROVAL_REQUIRED = 53;
+   */
+  POLICY_APPROVAL_REQUIRED = 53,
+
+  /**
    * @generated from enum value: EVENT_TYPE_AGENT_HANDOFF = 60;
    */
   AGENT_HANDOFF = 60,
@@ -348,6 +633,34 @@ export enum EventType {
    * @generated from enum value: EVENT_TYPE_AGENT_JOIN = 62;
    */
   AGENT_JOIN = 62,
+
+  /**
+   * @generated from enum value: EVENT_TYPE_APPROVAL_REQUESTED = 70;
+   */
+  APPROVAL_REQUESTED = 70,
+
+  /**
+   * @generated from enum value: EVENT_TYPE_APPROVAL_GRANTED = 71;
+   */
+  APPROVAL_GRANTED = 71,
+
+  /**
+   * @generated from enum value: EVENT_TYPE_APPROVAL_REJECTED = 72;
+   */
+  APPROVAL_REJECTED = 72,
+
+  /**
+   * @generated from enum value: EVENT_TYPE_APPROVAL_EXPIRED = 73;
+   */
+  APPROVAL_EXPIRED = 73,
+
+  /**
+   * A change through the management API (policy, key, user, tenant, budget);
+   * Event.management says what.
+   *
+   * @generated from enum value: EVENT_TYPE_MANAGEMENT_CHANGE = 80;
+   */
+  MANAGEMENT_CHANGE = 80,
 
   /**
    * Free-form event; Event.custom_type names it (the SDK's env.log(type, payload)).
