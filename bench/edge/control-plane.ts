@@ -5,7 +5,8 @@
  * customer does it: a tenant, the runbook policy from structured rules (with a
  * rate limit), version 1 activated (published to Redis), and a `check` key.
  */
-import { ConnectError } from "@connectrpc/connect";
+import type { DescService } from "@bufbuild/protobuf";
+import { type Client, ConnectError } from "@connectrpc/connect";
 import { PolicyService } from "../../proto/gen/fulcrum/policy/v1/policy_service_pb.js";
 import { ApiKeyScope } from "../../proto/gen/fulcrum/tenant/v1/api_key_pb.js";
 import { ApiKeyService } from "../../proto/gen/fulcrum/tenant/v1/api_key_service_pb.js";
@@ -31,6 +32,8 @@ export interface ControlPlane extends BenchPolicy {
   pgWsProxyPort: number;
   /** The owner connection (bypasses RLS): for counting what the event processor wrote. */
   owner: FunctionsStack["owner"];
+  /** A management API client acting as the tenant's admin (bench:budget creates budgets). */
+  manage: <S extends DescService>(service: S) => Client<S>;
 }
 
 async function step<T>(what: string, call: Promise<T>): Promise<T> {
@@ -97,5 +100,6 @@ export async function startControlPlane(resources: Resources): Promise<ControlPl
     databaseUrl: stack.config.databaseUrl,
     pgWsProxyPort: stack.proxy.port,
     owner: stack.owner,
+    manage: (service) => stack.client(service, tenant.adminKey),
   };
 }

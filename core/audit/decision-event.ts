@@ -8,9 +8,17 @@
  * Web-standard only. The event carries no request text (input/output text stay
  * with the caller); it names what decided and why.
  */
+import type { Event } from "../../proto/gen/fulcrum/eventstore/v1/event_pb.js";
 import type { DecisionName } from "../policy/tenant-config.js";
 
-export type DecisionReasonName = "POLICY" | "RATE_LIMITED" | "NO_ACTIVE_POLICIES" | "FAIL_CLOSED";
+export type DecisionReasonName =
+  | "POLICY"
+  | "RATE_LIMITED"
+  | "NO_ACTIVE_POLICIES"
+  | "FAIL_CLOSED"
+  | "BUDGET_EXCEEDED"
+  | "ENVELOPE"
+  | "APPROVED";
 
 export interface DecisionEvent {
   /** The decision id returned to the caller (UUIDv7): the audit correlation key. */
@@ -40,6 +48,8 @@ export interface DecisionEvent {
   model_id?: string;
   tool_names?: string[];
   action?: string;
+  /** The approval a REQUIRE_APPROVAL decision created or found, or an APPROVED one consumed. */
+  approval_id?: string;
   evaluation_duration_ms: number;
 }
 
@@ -49,5 +59,6 @@ export interface DecisionEvent {
  * retry transient ones itself.
  */
 export interface DecisionEventSink {
-  publish(event: DecisionEvent): Promise<void>;
+  /** `extra`: events the decision produced beside its own (e.g. APPROVAL_REQUESTED), stored with it. */
+  publish(event: DecisionEvent, extra?: readonly Event[]): Promise<void>;
 }

@@ -91,6 +91,7 @@ export function decisionToEvent(d: DecisionEvent, source = "fulcrum-edge"): Even
             }
           : {}),
         evaluationDurationMs: d.evaluation_duration_ms,
+        approvalId: d.approval_id ?? "",
       }),
     },
   });

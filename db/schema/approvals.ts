@@ -34,6 +34,18 @@ export const approvals = pgTable(
     expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+    // Migration 0004: what the edge records when a decision needs a reviewer.
+    /** sha256 hex of the action's canonical arguments; an approval allows that action once. */
+    argumentsHash: text("arguments_hash"),
+    decisionId: uuid("decision_id"),
+    ruleId: text("rule_id"),
+    /** The id of the API key that asked. */
+    requestedBy: text("requested_by"),
+    reasons: text("reasons").array().notNull().default(sql`'{}'`),
+    context: jsonb("context").notNull().default({}),
+    reviewer: text("reviewer"),
+    /** When the approved retry was allowed (once). */
+    consumedAt: timestamp("consumed_at", { withTimezone: true }),
   },
   (t) => [
     sameTenantReference("approvals_envelope_id_fkey", t.tenantId, t.envelopeId, envelopes),
@@ -43,6 +55,9 @@ export const approvals = pgTable(
     index("approvals_tenant_id_envelope_id_idx")
       .on(t.tenantId, t.envelopeId)
       .where(sql`envelope_id IS NOT NULL`),
+    index("approvals_tenant_id_arguments_hash_idx").on(t.tenantId, t.argumentsHash),
+    check("approvals_arguments_hash_check", sql`${t.argumentsHash} ~ '^[0-9a-f]{64}$'`),
+    check("approvals_context_check", sql`jsonb_typeof(${t.context}) = 'object'`),
     check("approvals_action_name_check", sql`length(${t.actionName}) BETWEEN 1 AND 200`),
     check(
       "approvals_status_check",

@@ -1,18 +1,21 @@
 import { sql } from "drizzle-orm";
 import {
   bigint,
+  boolean,
   check,
   index,
   integer,
   jsonb,
   numeric,
+  type PgTableExtraConfigValue,
   pgTable,
   text,
   timestamp,
   unique,
   uuid,
 } from "drizzle-orm/pg-core";
-import { tenantIsolation, tenantReference } from "./tenant-rls.js";
+import { envelopes } from "./envelopes.js";
+import { sameTenantReference, tenantIsolation, tenantReference } from "./tenant-rls.js";
 
 export const budgetPeriods = [
   "HOURLY",
@@ -61,11 +64,31 @@ export const budgets = pgTable(
     resetAt: timestamp("reset_at", { withTimezone: true }),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+    // Migration 0004 (columns in the order it adds them).
+    /** Scope envelope (never together with workflowId); deleted with the envelope. */
+    envelopeId: uuid("envelope_id"),
+    /** false: counted and notified, never denied. */
+    hardLimit: boolean("hard_limit").notNull().default(true),
+    createdBy: text("created_by"),
+    /** The start of the period the current_* columns count (rolled over by RecordUsage). */
+    periodStart: timestamp("period_start", { withTimezone: true }).notNull().defaultNow(),
+    currentInputTokens: bigint("current_input_tokens", { mode: "number" }).notNull().default(0),
+    currentOutputTokens: bigint("current_output_tokens", { mode: "number" }).notNull().default(0),
+    currentLlmCalls: bigint("current_llm_calls", { mode: "number" }).notNull().default(0),
+    currentToolCalls: bigint("current_tool_calls", { mode: "number" }).notNull().default(0),
+    currentExecutionMs: bigint("current_execution_ms", { mode: "number" }).notNull().default(0),
   },
-  (t) => [
+  // Typed: budgets and envelopes reference each other, which TypeScript cannot infer.
+  (t): PgTableExtraConfigValue[] => [
     unique("budgets_tenant_id_id_key").on(t.tenantId, t.id),
     unique("budgets_tenant_id_name_key").on(t.tenantId, t.name),
     index("budgets_tenant_id_workflow_id_idx").on(t.tenantId, t.workflowId),
+    index("budgets_tenant_id_envelope_id_idx")
+      .on(t.tenantId, t.envelopeId)
+      .where(sql`envelope_id IS NOT NULL`),
+    sameTenantReference("budgets_envelope_id_fkey", t.tenantId, t.envelopeId, envelopes).onDelete(
+      "cascade",
+    ),
     check("budgets_name_check", sql`length(${t.name}) BETWEEN 1 AND 200`),
     check(
       "budgets_period_check",
@@ -90,6 +113,12 @@ export const budgets = pgTable(
       "budgets_custom_period_check",
       sql`(${t.period} = 'CUSTOM') = (${t.periodSeconds} IS NOT NULL)`,
     ),
+    check("budgets_scope_check", sql`${t.workflowId} IS NULL OR ${t.envelopeId} IS NULL`),
+    check("budgets_current_input_tokens_check", sql`${t.currentInputTokens} >= 0`),
+    check("budgets_current_output_tokens_check", sql`${t.currentOutputTokens} >= 0`),
+    check("budgets_current_llm_calls_check", sql`${t.currentLlmCalls} >= 0`),
+    check("budgets_current_tool_calls_check", sql`${t.currentToolCalls} >= 0`),
+    check("budgets_current_execution_ms_check", sql`${t.currentExecutionMs} >= 0`),
     tenantReference("budgets", t.tenantId),
     tenantIsolation(),
   ],

@@ -33,11 +33,20 @@ export const costEvents = pgTable(
     dedupeKey: text("dedupe_key"),
     occurredAt: timestamp("occurred_at", { withTimezone: true }).notNull(),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    // Migration 0004.
+    /** The edge reservation this usage settled (dedupeKey `res:<reservationId>`). */
+    reservationId: text("reservation_id"),
+    executionMs: bigint("execution_ms", { mode: "number" }).notNull().default(0),
+    /** Every budget the event was counted against (no FK: history outlives budgets). */
+    budgetIds: uuid("budget_ids").array().notNull().default(sql`'{}'`),
   },
   (t) => [
     unique("cost_events_tenant_id_dedupe_key_key").on(t.tenantId, t.dedupeKey),
     sameTenantReference("cost_events_envelope_id_fkey", t.tenantId, t.envelopeId, envelopes),
-    sameTenantReference("cost_events_budget_id_fkey", t.tenantId, t.budgetId, budgets),
+    // ON DELETE SET NULL (budget_id) in SQL (0004): drizzle cannot name the column.
+    sameTenantReference("cost_events_budget_id_fkey", t.tenantId, t.budgetId, budgets).onDelete(
+      "set null",
+    ),
     index("cost_events_tenant_id_occurred_at_idx").on(t.tenantId, t.occurredAt),
     index("cost_events_tenant_id_envelope_id_idx")
       .on(t.tenantId, t.envelopeId)
@@ -52,6 +61,8 @@ export const costEvents = pgTable(
     check("cost_events_cost_usd_check", sql`${t.costUsd} >= 0`),
     check("cost_events_llm_calls_check", sql`${t.llmCalls} >= 0`),
     check("cost_events_tool_calls_check", sql`${t.toolCalls} >= 0`),
+    check("cost_events_reservation_id_check", sql`length(${t.reservationId}) BETWEEN 1 AND 200`),
+    check("cost_events_execution_ms_check", sql`${t.executionMs} >= 0`),
     tenantReference("cost_events", t.tenantId),
     tenantIsolation(),
   ],

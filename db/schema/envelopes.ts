@@ -38,11 +38,16 @@ export const envelopes = pgTable(
     completedAt: timestamp("completed_at", { withTimezone: true }),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+    /** started_at + the governance timeout (migration 0004); the edge denies past it. */
+    deadlineAt: timestamp("deadline_at", { withTimezone: true }),
   },
   (t) => [
     unique("envelopes_tenant_id_id_key").on(t.tenantId, t.id),
     unique("envelopes_tenant_id_execution_id_key").on(t.tenantId, t.executionId),
-    sameTenantReference("envelopes_budget_id_fkey", t.tenantId, t.budgetId, budgets),
+    // ON DELETE SET NULL (budget_id) in SQL (0004): drizzle cannot name the column.
+    sameTenantReference("envelopes_budget_id_fkey", t.tenantId, t.budgetId, budgets).onDelete(
+      "set null",
+    ),
     sameTenantReference("envelopes_parent_envelope_id_fkey", t.tenantId, t.parentEnvelopeId, t),
     index("envelopes_tenant_id_workflow_id_created_at_idx").on(
       t.tenantId,

@@ -38,6 +38,10 @@ export interface Env {
   EVENTS_STREAM_MAX_AGE_HOURS?: string;
   EVENTS_STREAM_MAX_BYTES?: string;
   EVENTS_DUPLICATE_WINDOW_SECONDS?: string;
+  /** How long a decision's budget reservation holds if never settled (s, default 300, at most 86400). */
+  BUDGET_RESERVATION_TTL_SECONDS?: string;
+  /** How long a pending approval waits for a reviewer (s, default 3600, at most 604800). */
+  APPROVAL_TTL_SECONDS?: string;
 }
 
 /** What the audit buffer Durable Object needs: where and how to publish. */
@@ -67,6 +71,8 @@ export interface EdgeConfig {
   corsAllowedOrigins: "*" | readonly string[];
   loader: WorkerLoader;
   audit: AuditConfig;
+  budgetReservationTtlMs: number;
+  approvalTtlMs: number;
 }
 
 export class BadEnvironmentError extends Error {
@@ -92,6 +98,21 @@ function milliseconds(
     throw new BadEnvironmentError(`${name} must be a whole number of milliseconds, 1–${max}`);
   }
   return value;
+}
+
+function seconds(
+  env: Env,
+  name: "BUDGET_RESERVATION_TTL_SECONDS" | "APPROVAL_TTL_SECONDS",
+  fallback: number,
+  max: number,
+): number {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback * 1000;
+  const value = Number(raw);
+  if (!/^[0-9]+$/.test(raw) || value < 1 || value > max) {
+    throw new BadEnvironmentError(`${name} must be a whole number of seconds, 1–${max}`);
+  }
+  return value * 1000;
 }
 
 /**
@@ -162,5 +183,8 @@ export function parseEdgeConfig(env: Env): EdgeConfig {
             .filter(Boolean),
     loader: env.LOADER,
     audit: parseAuditConfig(env),
+    // A reservation outlives the call it guards; the ledger holds one at most a day.
+    budgetReservationTtlMs: seconds(env, "BUDGET_RESERVATION_TTL_SECONDS", 300, 86_400),
+    approvalTtlMs: seconds(env, "APPROVAL_TTL_SECONDS", 3600, 7 * 86_400),
   };
 }

@@ -1,13 +1,19 @@
 import { Redis } from "@upstash/redis";
 import { withDeadline } from "../../core/async/deadline.js";
+import { budgetKeysIn } from "../../core/budget/budget-keys.js";
+import { BudgetLedger } from "../../core/budget/ledger.js";
 import { policyKeysIn } from "../../core/distribution/policy-keys.js";
 import { createLogger, type Logger } from "../../core/logging/logger.js";
 import type { Metrics } from "../../core/observability/metrics.js";
 import { RateLimiters } from "../../core/rate-limit/rate-limiter.js";
+import { ApprovalGate } from "./approvals/approval-gate.js";
 import { AuditShards } from "./audit/audit-shards.js";
 import { BufferedDecisionSink } from "./audit/buffered-decision-sink.js";
 import { PublishDedupe } from "./audit/publish-dedupe.js";
 import { KeyAuthenticator } from "./auth/key-authenticator.js";
+import { BudgetGate } from "./budget/budget-gate.js";
+import { BudgetSetSource } from "./budget/budget-set-source.js";
+import { EnvelopeSource } from "./budget/envelope-source.js";
 import type { EdgeConfig } from "./config.js";
 import type { EdgeRouterDeps } from "./connect/router.js";
 import { RedisBundleSource } from "./distribution/redis-bundle-source.js";
@@ -41,6 +47,7 @@ export function createEdgeDeps(config: EdgeConfig, evaluator: BundleEvaluator): 
     retry: false,
   });
   const keys = policyKeysIn(config.redisKeyNamespace);
+  const budgetKeys = budgetKeysIn(config.redisKeyNamespace);
   const now = () => Date.now();
   const audit = new AuditShards(config.audit.buffers, config.audit.shards);
 
@@ -86,6 +93,29 @@ export function createEdgeDeps(config: EdgeConfig, evaluator: BundleEvaluator): 
       timeoutMs: config.redisTimeoutMs,
       metrics,
       logger,
+    }),
+    budgets: new BudgetGate({
+      sets: new BudgetSetSource({
+        redis,
+        keyOf: budgetKeys.budgetSet,
+        refreshMs: config.policyRefreshMs,
+        timeoutMs: config.redisTimeoutMs,
+        metrics,
+        logger,
+      }),
+      envelopes: new EnvelopeSource({ redis, keys: budgetKeys, timeoutMs: config.redisTimeoutMs }),
+      ledger: new BudgetLedger({ redis, keys: budgetKeys, timeoutMs: config.redisTimeoutMs, now }),
+      keys: budgetKeys,
+      ttlMs: config.budgetReservationTtlMs,
+      metrics,
+      logger,
+    }),
+    approvals: new ApprovalGate({
+      redis,
+      keys: budgetKeys,
+      ttlMs: config.approvalTtlMs,
+      timeoutMs: config.redisTimeoutMs,
+      now,
     }),
     limiters: new RateLimiters({
       redis,

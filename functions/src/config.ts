@@ -39,6 +39,11 @@ export interface FunctionsConfig {
   eventStreams: EventStreamSettings;
   /** ClickHouse, where the query API reads the audit events (password: a secret). */
   clickhouse: ClickHouseConfig;
+  /**
+   * FULCRUM_ALLOW_PRIVATE_WEBHOOKS=true: webhooks may point at loopback / private hosts
+   * (the local stack and tests, whose receivers run on 127.0.0.1). Off in deployments.
+   */
+  allowPrivateWebhooks: boolean;
 }
 
 export class BadEnvironmentError extends Error {
@@ -152,6 +157,7 @@ export function parseFunctionsConfig(env: Env): FunctionsConfig {
         : {}),
       database: clickhouseDatabase(optional(env, "CLICKHOUSE_DATABASE")),
     },
+    allowPrivateWebhooks: optional(env, "FULCRUM_ALLOW_PRIVATE_WEBHOOKS") === "true",
   };
 }
 

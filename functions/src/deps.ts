@@ -1,5 +1,6 @@
 import { Redis } from "@upstash/redis";
 import { sql } from "drizzle-orm";
+import { type BudgetKeys, budgetKeysIn } from "../../core/budget/budget-keys.js";
 import { policyKeysIn } from "../../core/distribution/policy-keys.js";
 import { createLogger, type Logger } from "../../core/logging/logger.js";
 import { Metrics } from "../../core/observability/metrics.js";
@@ -32,6 +33,10 @@ export interface FunctionsDeps {
   publisher: PolicyPublisher;
   /** The edge's API-key records (core/distribution/key-records.ts), same namespace. */
   keyPublisher: KeyPublisher;
+  /** The edge's Redis (through @upstash/redis): budgets, envelope records, approvals. */
+  redis: Redis;
+  /** Budget, envelope and approval keys (core/budget/budget-keys.ts), same namespace. */
+  budgetKeys: BudgetKeys;
   /** Worker threads with time and memory limits, where dry runs evaluate tenant wasm. */
   sandbox: EvaluationSandbox;
   /** NATS (one TCP connection, opened on first use): management events out, StreamEvents in. */
@@ -40,6 +45,8 @@ export interface FunctionsDeps {
   eventPublisher: EventPublisher;
   /** The audit events, for the EventStore query API. */
   clickhouse: ClickHouseClient;
+  /** Webhooks may name loopback / private hosts (config.allowPrivateWebhooks). */
+  allowPrivateWebhooks: boolean;
   /** Process counters (management events published / failed). */
   metrics: Metrics;
   logger: Logger;
@@ -85,9 +92,12 @@ export function createFunctionsDeps(config: FunctionsConfig): FunctionsDeps {
     }),
     publisher: createRedisPolicyPublisher(redis, keys, now),
     keyPublisher: createRedisKeyPublisher(redis, keys.apiKey, now),
+    redis,
+    budgetKeys: budgetKeysIn(config.redisKeyNamespace),
     nats,
     eventPublisher: createEventPublisher(nats),
     clickhouse,
+    allowPrivateWebhooks: config.allowPrivateWebhooks,
     metrics,
     logger,
     sandbox,

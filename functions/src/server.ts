@@ -5,6 +5,7 @@
  */
 import { serve } from "@hono/node-server";
 import { createFunctionsApp } from "./app.js";
+import { startReconcileLoop } from "./budgets/reconcile.js";
 import { BadEnvironmentError, describeConfig, parseFunctionsConfig } from "./config.js";
 import { createFunctionsDeps } from "./deps.js";
 
@@ -29,7 +30,11 @@ function main(): void {
       ...describeConfig(config),
     });
   });
+  // Budget reconciliation at start and every 60 s (budgets/reconcile.ts); deployed, an
+  // SST cron runs it instead (the management Lambda only runs while answering calls).
+  const stopReconcile = startReconcileLoop(deps);
   const stop = () => {
+    stopReconcile();
     server.close();
     void deps.close().finally(() => process.exit(0));
   };

@@ -1,121 +1,52 @@
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import {
-  type CallOptions,
-  type Client,
-  createClient,
-  type Interceptor,
-  type Transport,
-} from "@connectrpc/connect";
+import { type CallOptions, type Client, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { EventStoreService } from "../../proto/gen/fulcrum/eventstore/v1/event_store_service_pb.js";
-import {
-  type EvaluationContextSchema,
-  Phase,
-} from "../../proto/gen/fulcrum/policy/v1/evaluation_pb.js";
 import { PolicyService } from "../../proto/gen/fulcrum/policy/v1/policy_service_pb.js";
 import {
+  type ApprovalOutcome,
+  type ApprovedDecision,
+  type WaitForApprovalOptions,
+  type WithApprovalOptions,
+  waitForApproval,
+  withApproval,
+} from "./approvals.js";
+import type {
+  CheckOptions,
+  EvaluateOptions,
+  FailureMode,
+  FulcrumClientOptions,
+  GuardContext,
+} from "./client-options.js";
+import { type ContextInit, checkApiKey, positive, toContext } from "./context.js";
+import {
   type Decision,
+  type DecisionData,
   fromCheckPolicy,
   fromEvaluatePolicies,
   fromEvaluatePolicy,
   syntheticDecision,
 } from "./decision.js";
-import { Envelope, type EnvelopeOptions, type FailedEvent } from "./envelope.js";
+import { Envelope, type EnvelopeOptions } from "./envelope.js";
 import { FulcrumError } from "./errors.js";
+import type { FailedEvent } from "./event-queue.js";
+import { Management, managementRequired } from "./management.js";
+import {
+  attachSettle,
+  type RecordUsageInput,
+  recordUsage,
+  type SettleOptions,
+  type SettleResult,
+  usageRequest,
+} from "./usage.js";
 
-export type FailureMode = "FAIL_OPEN" | "FAIL_CLOSED";
-
-/** Where in an execution a decision is asked for. */
-export type PhaseName =
-  | "PRE_EXECUTION"
-  | "PRE_LLM_CALL"
-  | "POST_LLM_CALL"
-  | "PRE_TOOL_CALL"
-  | "POST_TOOL_CALL"
-  | "POST_EXECUTION";
-
-export interface FulcrumClientOptions {
-  /** The edge, e.g. `https://fulcrum.example.com` or `http://127.0.0.1:8787`. */
-  baseUrl: string;
-  /**
-   * A Fulcrum API key (`fk_…`), sent as `x-api-key` on every call. Required: the
-   * key names the tenant, so the SDK never sends a tenant id.
-   */
-  apiKey: string;
-  /**
-   * What a decision is when Fulcrum cannot answer (timeout, network error, 5xx):
-   * FAIL_CLOSED (default) → a DENY marked `failedClosed`; FAIL_OPEN → an ALLOW
-   * marked `failedOpen`. Mistakes (bad input, an unknown or refused key) always throw.
-   */
-  failureMode?: FailureMode;
-  /** Deadline of one decision call, in ms. Default 500. */
-  timeoutMs?: number;
-  /** A fetch to use instead of the global one (tests, custom agents, Workers bindings). */
-  fetch?: typeof globalThis.fetch;
-  /** Binary Protobuf (default) or JSON on the wire. */
-  useBinaryFormat?: boolean;
-  /** Event publishing: retries after the first attempt (default 5). */
-  eventRetries?: number;
-  /** Event publishing: first backoff in ms, doubled per retry (default 200, capped at 5 s). */
-  eventBackoffMs?: number;
-  /** Event publishing: deadline of one publish attempt in ms (default 2000). */
-  eventTimeoutMs?: number;
-  /** Called when an event could not be published after all retries (or was refused). */
-  onEventError?: (failure: FailedEvent) => void;
-  /**
-   * A ready transport; replaces baseUrl/fetch/useBinaryFormat (tests, custom protocols).
-   * The API key is still sent, as a header of every call.
-   */
-  transport?: Transport;
-}
-
-/** What the policies look at. The tenant is the API key's. */
-export interface GuardContext {
-  workflowId?: string;
-  envelopeId?: string;
-  userId?: string;
-  userRoles?: string[];
-  phase?: PhaseName;
-  /** The action being guarded, e.g. `"send_email"`. */
-  action?: string;
-  /** Model id, e.g. `"gpt-4o-mini"`. */
-  model?: string;
-  /** Tool names the step will call. */
-  tools?: string[];
-  inputText?: string;
-  outputText?: string;
-  /** Estimated cost of the step in USD, for cost-control rules. */
-  estimatedCost?: number;
-  /**
-   * Tokens the step is expected to use, for tokens-per-minute rate limits (a call
-   * without it is not counted against them). Rounded up to an integer.
-   */
-  estimatedTokens?: number;
-  attributes?: Record<string, string>;
-  /** When the step happens; the server's clock when unset. */
-  timestamp?: Date;
-}
-
-export interface EvaluateOptions {
-  /** Evaluate these policies (one result each); default: all of the tenant's ACTIVE policies. */
-  policyIds?: string[];
-  /** Record the real verdict but answer ALLOW (see `wouldDecide`). */
-  dryRun?: boolean;
-  /** Overrides the client's timeout for this call. */
-  timeoutMs?: number;
-  /** Cancels the call; a cancelled call throws (it is not a Fulcrum failure). */
-  signal?: AbortSignal;
-}
-
-export interface CheckOptions {
-  /** One policy; default: all of the tenant's ACTIVE policies. */
-  policyId?: string;
-  timeoutMs?: number;
-  signal?: AbortSignal;
-}
-
-type ContextInit = MessageInitShape<typeof EvaluationContextSchema>;
+export type {
+  CheckOptions,
+  EvaluateOptions,
+  FailureMode,
+  FulcrumClientOptions,
+  GuardContext,
+  PhaseName,
+} from "./client-options.js";
 
 /**
  * Adds the API key to every request of a transport you build yourself (for other
@@ -137,6 +68,8 @@ export class FulcrumClient {
   readonly policies: Client<typeof PolicyService>;
   /** @internal */
   readonly events: Client<typeof EventStoreService>;
+  /** @internal The management API; undefined without managementUrl. */
+  readonly managementApi: Management | undefined;
   /** @internal */
   readonly eventSettings: {
     retries: number;
@@ -181,6 +114,32 @@ export class FulcrumClient {
     }
     this.policies = createClient(PolicyService, transport);
     this.events = createClient(EventStoreService, transport);
+    let managementTransport = options.managementTransport;
+    if (!managementTransport && options.managementUrl) {
+      managementTransport = createConnectTransport({
+        baseUrl: options.managementUrl,
+        useBinaryFormat: options.useBinaryFormat ?? true,
+        fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+      });
+    }
+    this.managementApi = managementTransport
+      ? new Management(managementTransport, this.headers, {
+          timeoutMs: positive("managementTimeoutMs", options.managementTimeoutMs, 5000),
+          retries: Math.max(0, Math.floor(options.managementRetries ?? 3)),
+          backoffMs: 200,
+        })
+      : undefined;
+  }
+
+  /** True when the client has the management API (`managementUrl`). */
+  get hasManagement(): boolean {
+    return this.managementApi !== undefined;
+  }
+
+  /** @internal The management API, or the error saying `what` needs managementUrl. */
+  management(what: string): Management {
+    if (!this.managementApi) throw managementRequired(what);
+    return this.managementApi;
   }
 
   /**
@@ -190,10 +149,10 @@ export class FulcrumClient {
    * cannot answer; throws FulcrumError for anything else.
    */
   async evaluate(context: GuardContext, options: EvaluateOptions = {}): Promise<Decision> {
-    const ctx = this.context(context);
+    const ctx = toContext(context);
     const ids = options.policyIds ?? [];
     const dryRun = options.dryRun ?? false;
-    return this.decide(options, async (call, started) => {
+    return this.decide(ctx, options, async (call, started) => {
       if (ids.length === 0) {
         const response = await this.policies.evaluatePolicy({ context: ctx, dryRun }, call);
         return fromEvaluatePolicy(response, Date.now() - started);
@@ -215,9 +174,9 @@ export class FulcrumClient {
 
   /** CheckPolicy, the runbook's lean call: one policy or all ACTIVE ones, no dry run. */
   async check(context: GuardContext = {}, options: CheckOptions = {}): Promise<Decision> {
-    const ctx = this.context(context);
+    const ctx = toContext(context);
     const policyId = options.policyId ?? "";
-    return this.decide(options, async (call, started) => {
+    return this.decide(ctx, options, async (call, started) => {
       const response = await this.policies.checkPolicy({ policyId, context: ctx }, call);
       return fromCheckPolicy(response, policyId, Date.now() - started);
     });
@@ -229,41 +188,92 @@ export class FulcrumClient {
   }
 
   /**
-   * Opens a governed execution: emits EXECUTION_STARTED now; guard() asks for
-   * decisions in its context, log() records events, complete()/fail()/run() end it.
+   * Opens a governed execution. With managementUrl it is created through
+   * EnvelopeService on start() (or the first guard/log/run) and moved to RUNNING,
+   * then COMPLETED/FAILED/TERMINATED by complete()/fail()/terminate()/run(); without
+   * it, it emits EXECUTION_STARTED now and only publishes events (as in 0.3).
    */
   envelope(options: EnvelopeOptions): Envelope {
     return new Envelope(this, options);
   }
 
-  private context(context: GuardContext): ContextInit {
-    const phase = context.phase ? Phase[context.phase] : undefined;
-    if (context.phase && phase === undefined) {
-      throw new FulcrumError("InvalidArgument", `unknown phase ${context.phase}`);
-    }
-    // Never a tenant id: the edge takes the tenant from the API key.
-    return {
-      workflowId: context.workflowId ?? "",
-      envelopeId: context.envelopeId ?? "",
-      userId: context.userId ?? "",
-      userRoles: context.userRoles ?? [],
-      phase: phase ?? Phase.UNSPECIFIED,
-      action: context.action ?? "",
-      modelId: context.model ?? "",
-      toolNames: context.tools ?? [],
-      inputText: context.inputText ?? "",
-      outputText: context.outputText ?? "",
-      estimatedCostUsd: context.estimatedCost ?? 0,
-      estimatedTokens: tokens(context.estimatedTokens),
-      attributes: context.attributes ?? {},
-      ...(context.timestamp ? { timestamp: timestampFromMs(context.timestamp.getTime()) } : {}),
-    };
+  /** `client.envelope(options).start()`: resolves once the envelope is RUNNING. */
+  startEnvelope(options: EnvelopeOptions): Promise<Envelope> {
+    return this.envelope(options).start();
+  }
+
+  /**
+   * Records usage through CostService.RecordUsage (needs managementUrl): with a
+   * decision's `budget.reservationId` it settles that reservation (prefer
+   * `decision.settle(usage)`), without one it records usage no decision reserved.
+   * Transient failures are retried with the same request; AlreadyExists (settled
+   * before) throws AlreadySettledError.
+   */
+  async recordUsage(input: RecordUsageInput, options: SettleOptions = {}): Promise<SettleResult> {
+    const management = this.management("recordUsage()");
+    return recordUsage(management, usageRequest(input), options);
+  }
+
+  /**
+   * Waits for a reviewer's verdict on `approvalId` (a REQUIRE_APPROVAL decision's
+   * `approvalId`) by polling PolicyService.GetApproval on the management API. Resolves
+   * APPROVED / REJECTED / EXPIRED / CANCELLED, or TIMEOUT after `timeoutMs`.
+   */
+  async waitForApproval(
+    approvalId: string,
+    options: WaitForApprovalOptions = {},
+  ): Promise<ApprovalOutcome> {
+    return waitForApproval(this.management("waitForApproval()"), approvalId, options);
+  }
+
+  /**
+   * evaluate(); on REQUIRE_APPROVAL waits for the approval, and when approved asks
+   * again with the same context (allowed once). See withApproval in approvals.ts.
+   */
+  async evaluateWithApproval(
+    context: GuardContext,
+    options: EvaluateOptions & WithApprovalOptions = {},
+  ): Promise<ApprovedDecision> {
+    const { approval, onApprovalRequired, ...evaluate } = options;
+    this.management("evaluateWithApproval()");
+    return withApproval(
+      () => this.evaluate(context, evaluate),
+      (id, wait) => this.waitForApproval(id, { ...wait, signal: wait?.signal ?? options.signal }),
+      { ...(approval ? { approval } : {}), ...(onApprovalRequired ? { onApprovalRequired } : {}) },
+    );
   }
 
   private async decide(
+    ctx: ContextInit,
     options: { timeoutMs?: number; signal?: AbortSignal },
-    call: (callOptions: CallOptions, started: number) => Promise<Decision>,
+    call: (callOptions: CallOptions, started: number) => Promise<DecisionData>,
   ): Promise<Decision> {
+    return this.withSettle(await this.answer(options, call), ctx);
+  }
+
+  /** Gives the decision its settle(): RecordUsage against its reservation, with its context. */
+  private withSettle(data: DecisionData, ctx: ContextInit): Decision {
+    const reservationId = data.budget?.reservationId ?? "";
+    return attachSettle(
+      data,
+      (usage) =>
+        usageRequest({
+          ...(ctx.modelId ? { model: ctx.modelId } : {}),
+          ...usage,
+          reservationId,
+          envelopeId: ctx.envelopeId ?? "",
+          workflowId: ctx.workflowId ?? "",
+          // No reservation: the decision id keeps a settle from being counted twice.
+          ...(data.decisionId ? { idempotencyKey: `decision:${data.decisionId}` } : {}),
+        }),
+      (request, options) => recordUsage(this.management("decision.settle()"), request, options),
+    );
+  }
+
+  private async answer(
+    options: { timeoutMs?: number; signal?: AbortSignal },
+    call: (callOptions: CallOptions, started: number) => Promise<DecisionData>,
+  ): Promise<DecisionData> {
     const started = Date.now();
     const callOptions: CallOptions = {
       headers: this.headers,
@@ -278,47 +288,4 @@ export class FulcrumClient {
       return syntheticDecision(this.failureMode, error, Date.now() - started);
     }
   }
-}
-
-const API_KEY_PREFIX = "fk_";
-// Loose on purpose (the edge checks the exact shape): the prefix, then base64url.
-const API_KEY_SHAPE = /^fk_[A-Za-z0-9_-]+$/;
-
-/** The key, trimmed; a clear error (never repeating the key) when it cannot be one. */
-function checkApiKey(apiKey: unknown): string {
-  if (apiKey === undefined || apiKey === null || apiKey === "") {
-    throw new FulcrumError(
-      "InvalidArgument",
-      "apiKey is required: pass the Fulcrum API key (fk_…) that names your tenant",
-    );
-  }
-  const key = typeof apiKey === "string" ? apiKey.trim() : "";
-  if (!API_KEY_SHAPE.test(key)) {
-    throw new FulcrumError(
-      "InvalidArgument",
-      `apiKey does not look like a Fulcrum API key: expected "${API_KEY_PREFIX}" followed by base64url characters, exactly as shown when the key was created`,
-    );
-  }
-  return key;
-}
-
-const UINT32_MAX = 0xffff_ffff;
-
-function tokens(value: number | undefined): number {
-  if (value === undefined) return 0;
-  if (!Number.isFinite(value) || value < 0 || Math.ceil(value) > UINT32_MAX) {
-    throw new FulcrumError(
-      "InvalidArgument",
-      `estimatedTokens must be a number of tokens between 0 and ${UINT32_MAX}`,
-    );
-  }
-  return Math.ceil(value);
-}
-
-function positive(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new FulcrumError("InvalidArgument", `${name} must be a positive number of ms`);
-  }
-  return value;
 }

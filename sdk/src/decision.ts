@@ -4,6 +4,7 @@ import {
   type Action as ActionMessage,
   ActionType,
   type AppliedFailureMode as AppliedFailureModeMessage,
+  type BudgetReservation as BudgetReservationMessage,
   Decision as DecisionEnum,
   DecisionReason as DecisionReasonEnum,
   type EvaluationResult,
@@ -18,152 +19,20 @@ import type {
   EvaluatePoliciesResponse,
   EvaluatePolicyResponse,
 } from "../../proto/gen/fulcrum/policy/v1/policy_service_pb.js";
+import { budgetReservation } from "./budget.js";
+import type {
+  Action,
+  AppliedFailureMode,
+  DecisionData,
+  DecisionReason,
+  MatchedRule,
+  PolicyResult,
+  RateLimit,
+  Verdict,
+} from "./decision-types.js";
 import type { FulcrumError } from "./errors.js";
 
-/** The verdict the caller must apply. The strongest wins: DENY > REQUIRE_APPROVAL > WARN > ALLOW. */
-export type Verdict = "ALLOW" | "DENY" | "WARN" | "REQUIRE_APPROVAL";
-
-export interface MatchedRule {
-  ruleId: string;
-  ruleName: string;
-  /** `"TOOL_RESTRICTION"`, `"CONTENT_FILTER"`, ... */
-  ruleType: string;
-  priority: number;
-  matchedConditions: string[];
-  /** The rule's deciding action: `"DENY"`, `"REQUIRE_APPROVAL"`, ... */
-  action: string;
-  reason: string;
-  policyId: string;
-}
-
-export interface Action {
-  /** `"DENY"`, `"WARN"`, `"MODIFY"`, `"REDIRECT"`, `"NOTIFY"`, `"TERMINATE"`, ... */
-  type: string;
-  parameters: Record<string, string>;
-  message: string;
-  /** `"INFO"` … `"CRITICAL"`, or `""` when unset. */
-  severity: string;
-  terminal: boolean;
-}
-
-/**
- * Why a decision is what it is, for code (`reasons` are for people):
- * - `"POLICY"`: the tenant's active policies decided (whatever the verdict);
- * - `"RATE_LIMITED"`: a rate limit was exceeded → DENY; see `rateLimits` and `retryAfterMs`;
- * - `"NO_ACTIVE_POLICIES"`: the tenant has no active policy, nothing restricts the call → ALLOW;
- * - `"FAIL_CLOSED"`: a dependency failed under FAIL_CLOSED → DENY. Server side (e.g. Redis
- *   behind a rate limit; `failedClosed` false, `failureMode.component` names it) or client
- *   side (Fulcrum could not be reached; `failedClosed` true, `failureMode.component` `"edge"`);
- * - `"FAIL_OPEN"`: SDK only — Fulcrum could not be reached and the client is FAIL_OPEN
- *   (`failedOpen` true). The server never sends it: a dependency it absorbs under
- *   FAIL_OPEN leaves the reason as is and sets `failureMode`;
- * - `""`: the edge did not say (an edge older than this field);
- * - any other string: a reason newer than this SDK (its number, e.g. `"5"`).
- */
-export type DecisionReason =
-  | "POLICY"
-  | "RATE_LIMITED"
-  | "NO_ACTIVE_POLICIES"
-  | "FAIL_CLOSED"
-  | "FAIL_OPEN"
-  | ""
-  | (string & {});
-
-/** One rate-limit counter the decision was counted against, after the decision. */
-export interface RateLimit {
-  /** `<policy id>/<rule id>/<limit>`, e.g. `"limits/per-workflow/requests_per_minute"`. */
-  limitId: string;
-  /** Whose counter: `"tenant"`, `"api_key"`, `"workflow"` or `"tool"`. */
-  scope: string;
-  /** The key id, workflow id or tool name (`""` for scope `"tenant"`). */
-  subject: string;
-  /** `"requests"` or `"tokens"`. */
-  unit: string;
-  limit: number;
-  /** Units left after this decision (0 when exceeded). */
-  remaining: number;
-  /** When the window resets; undefined when unknown. */
-  resetAt: Date | undefined;
-  /** When exceeded: wait at least this long before retrying (0 otherwise). */
-  retryAfterMs: number;
-  /** This call would go over the limit; it was not counted. */
-  exceeded: boolean;
-  /** The counter could not be read (Redis failed); the limit's failure mode applied. */
-  failed: boolean;
-}
-
-/** A dependency failure the decision absorbed, and the failure mode that decided. */
-export interface AppliedFailureMode {
-  /** What failed: `"rate_limit"` (server side), `"edge"` (Fulcrum unreachable, synthetic decision). */
-  component: string;
-  mode: "FAIL_OPEN" | "FAIL_CLOSED";
-  /** What happened, for people. */
-  message: string;
-}
-
-/** The result of one policy (present when policies were named in `evaluate`). */
-export interface PolicyResult {
-  policyId: string;
-  policyName: string;
-  policyVersion: string;
-  decision: Verdict;
-  wouldDecide: Verdict;
-  dryRun: boolean;
-  matchedRules: MatchedRule[];
-  actions: Action[];
-  reasons: string[];
-  message: string;
-  metadata: Record<string, string>;
-  evaluationDurationMs: number;
-  reason: DecisionReason;
-  rateLimits: RateLimit[];
-  failureMode: AppliedFailureMode | undefined;
-}
-
-/** The full decision of one guard/evaluate call. */
-export interface Decision {
-  decision: Verdict;
-  /** True for ALLOW and WARN: the step may proceed. */
-  allowed: boolean;
-  /** Server id of the recorded decision (`dec_…`); empty for a synthetic decision. */
-  decisionId: string;
-  /** Why, for code: `"POLICY"`, `"RATE_LIMITED"`, ... (see DecisionReason). */
-  reason: DecisionReason;
-  /** Why, for people: one line per deciding rule (or the failure). */
-  reasons: string[];
-  matchedRules: MatchedRule[];
-  actions: Action[];
-  /** Every rate-limit counter this call was counted against (empty when none applies). */
-  rateLimits: RateLimit[];
-  /**
-   * How long to wait before retrying, when a rate limit was exceeded: the largest
-   * `retryAfterMs` of the exceeded limits (for one without it, the time until its
-   * `resetAt`). Undefined when no limit was exceeded.
-   */
-  retryAfterMs: number | undefined;
-  /** Set when a dependency failed and a failure mode decided (server side or, for a synthetic decision, client side). */
-  failureMode: AppliedFailureMode | undefined;
-  /** One per policy when policies were named; empty for the tenant-wide (guard) evaluation. */
-  results: PolicyResult[];
-  /** Policy id → version that decided. */
-  policyVersions: Record<string, string>;
-  message: string;
-  /** True when the decision came from a dry run (then `decision` is ALLOW, see `wouldDecide`). */
-  dryRun: boolean;
-  wouldDecide: Verdict;
-  /** Server-side evaluation time. */
-  evaluationDurationMs: number;
-  /** When the server evaluated (ms since epoch); the client's clock for a synthetic decision. */
-  evaluatedAtMs: number;
-  /** Client-observed round trip, including any timeout. */
-  latencyMs: number;
-  /** Fulcrum could not answer and the client is FAIL_OPEN: this is a synthetic ALLOW. */
-  failedOpen: boolean;
-  /** Fulcrum could not answer and the client is FAIL_CLOSED: this is a synthetic DENY. */
-  failedClosed: boolean;
-  /** The transport failure behind a synthetic decision. */
-  error?: FulcrumError;
-}
+export type * from "./decision-types.js";
 
 export function verdict(value: DecisionEnum): Verdict {
   switch (value) {
@@ -279,7 +148,10 @@ function retryAfter(limits: readonly RateLimit[], now: number): number | undefin
 const VERSION_KEY = "policy_version.";
 
 /** EvaluatePolicy: one named policy, or all active policies combined (no policy id). */
-export function fromEvaluatePolicy(response: EvaluatePolicyResponse, latencyMs: number): Decision {
+export function fromEvaluatePolicy(
+  response: EvaluatePolicyResponse,
+  latencyMs: number,
+): DecisionData {
   const r = response.result;
   if (!r) return fromParts({ decisionId: response.decisionId, latencyMs });
   const policyVersions: Record<string, string> = {};
@@ -299,6 +171,8 @@ export function fromEvaluatePolicy(response: EvaluatePolicyResponse, latencyMs: 
     reason: r.reason,
     rateLimits: r.rateLimits,
     failureMode: r.failureMode,
+    budget: r.budget,
+    approvalId: r.approvalId,
     message: r.message,
     dryRun: r.dryRun,
     evaluationDurationMs: r.evaluationDurationMs,
@@ -311,7 +185,7 @@ export function fromEvaluatePolicy(response: EvaluatePolicyResponse, latencyMs: 
 export function fromEvaluatePolicies(
   response: EvaluatePoliciesResponse,
   latencyMs: number,
-): Decision {
+): DecisionData {
   const results = response.results;
   return fromParts({
     decision: response.finalDecision,
@@ -325,6 +199,8 @@ export function fromEvaluatePolicies(
     reason: response.reason,
     rateLimits: response.rateLimits,
     failureMode: response.failureMode,
+    budget: response.budget,
+    approvalId: response.approvalId,
     message: `${results.length} policies evaluated`,
     dryRun: results.some((r) => r.dryRun),
     evaluationDurationMs: response.evaluationDurationMs,
@@ -338,7 +214,7 @@ export function fromCheckPolicy(
   response: CheckPolicyResponse,
   policyId: string,
   latencyMs: number,
-): Decision {
+): DecisionData {
   return fromParts({
     decision: response.decision,
     decisionId: response.decisionId,
@@ -352,6 +228,8 @@ export function fromCheckPolicy(
     reason: response.reason,
     rateLimits: response.rateLimits,
     failureMode: response.failureMode,
+    budget: response.budget,
+    approvalId: response.approvalId,
     evaluationDurationMs: response.evaluationDurationMs,
     evaluatedAtMs: millis(response.evaluatedAt),
     latencyMs,
@@ -377,6 +255,8 @@ interface Parts {
   reason?: DecisionReasonEnum;
   rateLimits?: readonly RateLimitState[];
   failureMode?: AppliedFailureModeMessage | undefined;
+  budget?: BudgetReservationMessage | undefined;
+  approvalId?: string;
   message?: string;
   dryRun?: boolean;
   evaluationDurationMs?: number;
@@ -384,7 +264,7 @@ interface Parts {
   latencyMs: number;
 }
 
-function fromParts(p: Parts): Decision {
+function fromParts(p: Parts): DecisionData {
   // A response without a decision is never read as an ALLOW (verdict() maps it to DENY).
   const decision = verdict(p.decision ?? DecisionEnum.UNSPECIFIED);
   const rateLimits = (p.rateLimits ?? []).map(rateLimit);
@@ -409,6 +289,8 @@ function fromParts(p: Parts): Decision {
     latencyMs: p.latencyMs,
     failedOpen: false,
     failedClosed: false,
+    budget: budgetReservation(p.budget),
+    approvalId: p.approvalId ?? "",
   };
 }
 
@@ -420,7 +302,7 @@ export function syntheticDecision(
   mode: "FAIL_OPEN" | "FAIL_CLOSED",
   error: FulcrumError,
   latencyMs: number,
-): Decision {
+): DecisionData {
   const open = mode === "FAIL_OPEN";
   const decision: Verdict = open ? "ALLOW" : "DENY";
   const reason = `Fulcrum unavailable (${error.code}: ${error.message}); ${mode}`;
@@ -446,5 +328,7 @@ export function syntheticDecision(
     failedOpen: open,
     failedClosed: !open,
     error,
+    budget: undefined,
+    approvalId: "",
   };
 }

@@ -266,14 +266,18 @@ describe("Envelope", () => {
 });
 
 describe("sdk/README.md", () => {
-  it.each(["guard.ts", "failure-modes.ts", "rate-limits.ts"])(
-    "shows examples/%s verbatim (the e2e tier runs the examples, so the README runs)",
-    (name) => {
-      const sdk = join(import.meta.dirname, "..");
-      const readme = readFileSync(join(sdk, "README.md"), "utf8");
-      const example = readFileSync(join(sdk, "examples", name), "utf8");
-      const published = example.replace('from "../src/index.js"', 'from "@fulcrum/sdk"');
-      expect(readme).toContain(`\`\`\`ts\n${published}\`\`\``);
-    },
-  );
+  it.each([
+    "guard.ts",
+    "failure-modes.ts",
+    "rate-limits.ts",
+    "settle.ts",
+    "envelope.ts",
+    "approval.ts",
+  ])("shows examples/%s verbatim (the e2e tier runs the examples, so the README runs)", (name) => {
+    const sdk = join(import.meta.dirname, "..");
+    const readme = readFileSync(join(sdk, "README.md"), "utf8");
+    const example = readFileSync(join(sdk, "examples", name), "utf8");
+    const published = example.replace('from "../src/index.js"', 'from "@fulcrum/sdk"');
+    expect(readme).toContain(`\`\`\`ts\n${published}\`\`\``);
+  });
 });

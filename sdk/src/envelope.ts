@@ -1,28 +1,66 @@
-import type { JsonObject, MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 // One implementation with the server (core/ids); `npm run build` in sdk/ bundles it in.
 import { uuidv7 } from "../../core/ids/uuidv7.js";
-import { type EventSchema, EventType } from "../../proto/gen/fulcrum/eventstore/v1/event_pb.js";
+import { EventType } from "../../proto/gen/fulcrum/eventstore/v1/event_pb.js";
+import { type ApprovedDecision, type WithApprovalOptions, withApproval } from "./approvals.js";
 import type { FulcrumClient, GuardContext } from "./client.js";
 import type { Decision } from "./decision.js";
+import {
+  createEnvelope,
+  type EnvelopeGovernance,
+  type EnvelopeStatus,
+  isFinal,
+  transition,
+} from "./envelope-lifecycle.js";
 import { FulcrumError } from "./errors.js";
+import {
+  type EventInit,
+  EventQueue,
+  eventTypeOf,
+  type FailedEvent,
+  toJsonObject,
+} from "./event-queue.js";
+import type { Management } from "./management.js";
 import { SDK_SOURCE } from "./version.js";
+
+export type { EnvelopeGovernance, EnvelopeStatus, FailedEvent };
+export { eventTypeOf };
 
 export interface EnvelopeOptions {
   workflowId: string;
   /** Id of this execution; a UUIDv7 when unset. Every event carries it. */
   executionId?: string;
-  /** Envelope id, when one was created through EnvelopeService. */
+  /**
+   * An envelope created elsewhere (another process, a parent agent): attach to it.
+   * Its lifecycle is its creator's: start/complete/fail make no EnvelopeService call.
+   */
   envelopeId?: string;
   userId?: string;
   userRoles?: string[];
-  /** Labels on every event of the execution (and the EXECUTION_STARTED payload). */
+  /** Labels on every event of the execution (and the envelope's metadata). */
   metadata?: Record<string, string>;
+  /**
+   * Create the envelope through EnvelopeService (the default when the client has
+   * managementUrl). `false`: events only, as in 0.3.
+   */
+  managed?: boolean;
+  /** Managed: the budget the execution is charged to. */
+  budgetId?: string;
+  /** Managed: the execution's own limits. */
+  governance?: EnvelopeGovernance;
+  /** Managed: the parent's envelope id, for a sub-agent in another process (see child()). */
+  parentEnvelopeId?: string;
 }
 
+/** child(): the parent's workflow unless given; the parent is set by the SDK. */
+export type ChildEnvelopeOptions = Omit<EnvelopeOptions, "workflowId" | "parentEnvelopeId"> & {
+  workflowId?: string;
+};
+
 /**
- * What guard() takes besides the action (`inputText`, `model`, `tools`, `estimatedCost`,
- * `estimatedTokens`, `phase`, `attributes`, ...); the envelope supplies workflow and user.
+ * What guard() takes besides the action (`inputText`, `model`, `tools`, `arguments`,
+ * `estimatedCost`, `estimatedTokens`, `phase`, `attributes`, ...); the envelope supplies
+ * workflow, envelope and user.
  */
 export type GuardOptions = Omit<GuardContext, "action" | "workflowId" | "envelopeId"> & {
   policyIds?: string[];
@@ -35,48 +73,56 @@ export interface LogOptions {
   labels?: Record<string, string>;
 }
 
-/** An event that could not be published (the caller was not failed for it). */
-export interface FailedEvent {
-  eventId: string;
-  /** The type as passed to log(), or `execution_started`/`_completed`/`_failed`. */
-  type: string;
-  executionId: string;
-  /** Publish attempts made (1 when the server refused it outright). */
-  attempts: number;
-  error: FulcrumError;
+export interface RunOptions {
+  /** When the block throws after this signal aborted, the envelope ends TERMINATED, not FAILED. */
+  signal?: AbortSignal;
 }
 
-export type EnvelopeStatus = "RUNNING" | "COMPLETED" | "FAILED";
-
-type EventInit = MessageInitShape<typeof EventSchema>;
-
 /**
- * One governed execution. Events are queued and published in order in the
- * background (EventStoreService.PublishEvent), each with a client-generated
- * UUIDv7 event id so retried publishes are stored once; a publish that keeps
- * failing never fails the caller — it lands in `failedEvents` and `onEventError`.
+ * One governed execution. Managed (the client has managementUrl): the envelope is
+ * created through EnvelopeService and moved PENDING → RUNNING by start() and to its
+ * final status by complete()/fail()/terminate()/run(); the server emits the lifecycle
+ * events. Unmanaged: the SDK emits EXECUTION_STARTED/COMPLETED/FAILED itself. Either
+ * way log() queues events (see EventQueue), each with a client UUIDv7 id.
  */
 export class Envelope {
   readonly workflowId: string;
   readonly executionId: string;
-  readonly envelopeId: string;
+  /** True when the envelope's lifecycle goes through EnvelopeService. */
+  readonly managed: boolean;
   private readonly client: FulcrumClient;
   private readonly options: EnvelopeOptions;
+  private readonly parent: Envelope | undefined;
   private readonly labels: Record<string, string>;
-  private queue: Promise<void> = Promise.resolve();
-  private inFlight = 0;
-  private readonly failed: FailedEvent[] = [];
-  private state: EnvelopeStatus = "RUNNING";
+  private readonly events: EventQueue;
+  private id: string;
+  private state: EnvelopeStatus;
+  private starting: Promise<Envelope> | undefined;
 
-  constructor(client: FulcrumClient, options: EnvelopeOptions) {
+  constructor(client: FulcrumClient, options: EnvelopeOptions, parent?: Envelope) {
     if (!options?.workflowId) throw new FulcrumError("InvalidArgument", "workflowId is required");
     this.client = client;
     this.options = options;
+    this.parent = parent;
     this.workflowId = options.workflowId;
     this.executionId = options.executionId ?? uuidv7();
-    this.envelopeId = options.envelopeId ?? "";
-    this.labels = { ...options.metadata };
-    this.log("EXECUTION_STARTED", { workflow_id: this.workflowId, metadata: this.labels });
+    this.id = options.envelopeId ?? "";
+    this.managed = !options.envelopeId && (options.managed ?? client.hasManagement);
+    if (this.managed) client.management("a managed envelope");
+    this.labels = {
+      ...(parent && !parent.managed ? { parent_execution_id: parent.executionId } : {}),
+      ...options.metadata,
+    };
+    this.events = new EventQueue(client, this.executionId);
+    this.state = this.managed ? "PENDING" : "RUNNING";
+    if (!this.managed) {
+      this.log("EXECUTION_STARTED", { workflow_id: this.workflowId, metadata: this.labels });
+    }
+  }
+
+  /** The server's envelope id; `""` until a managed envelope has started. */
+  get envelopeId(): string {
+    return this.id;
   }
 
   get status(): EnvelopeStatus {
@@ -85,19 +131,52 @@ export class Envelope {
 
   /** Events queued or being published. */
   get pendingEvents(): number {
-    return this.inFlight;
+    return this.events.pending;
   }
 
   /** Events given up on (refused, or still failing after every retry). */
   get failedEvents(): readonly FailedEvent[] {
-    return this.failed;
+    return this.events.failed;
+  }
+
+  /**
+   * Managed: creates the envelope (after its parent's) and moves it to RUNNING; resolves
+   * with the envelope, rejects with the FulcrumError that refused it (a suspended budget,
+   * a parent not running, a child asking more than its parent: FailedPrecondition or
+   * InvalidArgument). Called by guard/log/run on their own; safe to call again (a failed
+   * start is tried again, the server deduplicates on the execution id).
+   */
+  start(): Promise<Envelope> {
+    if (!this.managed || this.state !== "PENDING") return Promise.resolve(this);
+    this.starting ??= this.open().catch((error: unknown) => {
+      this.starting = undefined;
+      throw error;
+    });
+    return this.starting;
+  }
+
+  /** A sub-agent's envelope: draws on this one's limits and can never exceed them. */
+  child(options: ChildEnvelopeOptions = {}): Envelope {
+    return new Envelope(
+      this.client,
+      {
+        userId: this.options.userId,
+        userRoles: this.options.userRoles,
+        ...options,
+        workflowId: options.workflowId ?? this.workflowId,
+      },
+      this,
+    );
   }
 
   /**
    * The full decision for one step of this execution, from all of the tenant's
-   * ACTIVE policies (or `policyIds`). See FulcrumClient.evaluate for failures.
+   * ACTIVE policies (or `policyIds`), with the envelope's id so its limits and budgets
+   * apply. See FulcrumClient.evaluate for failures; a managed envelope that cannot
+   * start throws start()'s error.
    */
-  guard(action: string, options: GuardOptions = {}): Promise<Decision> {
+  async guard(action: string, options: GuardOptions = {}): Promise<Decision> {
+    await this.start();
     const { policyIds, dryRun, timeoutMs, signal, ...context } = options;
     return this.client.evaluate(
       {
@@ -106,7 +185,7 @@ export class Envelope {
         ...context,
         action,
         workflowId: this.workflowId,
-        envelopeId: this.envelopeId || undefined,
+        envelopeId: this.id || undefined,
       },
       {
         ...(policyIds ? { policyIds } : {}),
@@ -123,6 +202,25 @@ export class Envelope {
   }
 
   /**
+   * guard(); on REQUIRE_APPROVAL waits for the reviewer (client.waitForApproval, needs
+   * managementUrl) and, when approved, guards the very same call again — the edge allows
+   * it once. `decision.approval` says how the wait ended.
+   */
+  guardWithApproval(
+    action: string,
+    options: GuardOptions & WithApprovalOptions = {},
+  ): Promise<ApprovedDecision> {
+    const { approval, onApprovalRequired, ...guard } = options;
+    this.client.management("guardWithApproval()");
+    return withApproval(
+      () => this.guard(action, guard),
+      (id, wait) =>
+        this.client.waitForApproval(id, { ...wait, signal: wait?.signal ?? guard.signal }),
+      { ...(approval ? { approval } : {}), ...(onApprovalRequired ? { onApprovalRequired } : {}) },
+    );
+  }
+
+  /**
    * Records an event. `type` is an event type name (`"llm_call_completed"`,
    * `"TOOL_INVOKED"`, ...) or any other name, sent as a CUSTOM event. Returns the
    * event id at once; publishing happens in the background (see flush()).
@@ -134,7 +232,7 @@ export class Envelope {
       eventId,
       // No tenant id: the event is the API key's tenant's.
       executionId: this.executionId,
-      envelopeId: this.envelopeId,
+      envelopeId: this.id,
       workflowId: this.workflowId,
       eventType: known ?? EventType.CUSTOM,
       customType: known ? "" : type.slice(0, 128),
@@ -145,112 +243,130 @@ export class Envelope {
       labels: { ...this.labels, ...options.labels },
       source: SDK_SOURCE,
     };
-    this.inFlight++;
-    this.queue = this.queue.then(() => this.publish(type, event)).finally(() => this.inFlight--);
+    // A managed envelope's id is known once it started: the event waits for it (and
+    // goes without one if the envelope cannot be created).
+    const prepare = this.managed
+      ? async (e: EventInit) => {
+          await this.start().catch(() => {});
+          e.envelopeId = this.id;
+        }
+      : undefined;
+    this.events.push(type, event, prepare);
     return eventId;
   }
 
   /** Resolves when every event logged so far is published or given up on. Never rejects. */
-  async flush(): Promise<void> {
-    let current: Promise<void>;
-    do {
-      current = this.queue;
-      await current;
-    } while (current !== this.queue);
+  flush(): Promise<void> {
+    return this.events.flush();
   }
 
-  /** Ends the execution successfully: emits EXECUTION_COMPLETED, then flushes. */
+  /**
+   * Ends the execution successfully (managed: → COMPLETED; else EXECUTION_COMPLETED),
+   * then flushes. Managed: rejects when the status cannot be recorded; an envelope that
+   * already ended on the server (terminated, timed out) keeps that status.
+   */
   complete(payload: Record<string, unknown> = {}): Promise<void> {
-    if (this.state === "RUNNING") {
-      this.state = "COMPLETED";
-      this.log("EXECUTION_COMPLETED", payload);
-    }
-    return this.flush();
+    return this.end("COMPLETED", "", payload, payload);
   }
 
-  /** Ends the execution as failed: emits EXECUTION_FAILED with the error, then flushes. */
+  /** Ends the execution as failed (managed: → FAILED with the error as reason), then flushes. */
   fail(error: unknown, payload: Record<string, unknown> = {}): Promise<void> {
-    if (this.state === "RUNNING") {
-      this.state = "FAILED";
-      const detail =
-        error instanceof Error
-          ? { error: error.message, error_name: error.name }
-          : { error: String(error) };
-      this.log("EXECUTION_FAILED", { ...payload, ...detail });
-    }
-    return this.flush();
+    const name = error instanceof Error ? error.name : "Error";
+    const message = error instanceof Error ? error.message : String(error);
+    const detail =
+      error instanceof Error ? { error: message, error_name: name } : { error: message };
+    return this.end("FAILED", `${name}: ${message}`, { ...payload, ...detail }, payload);
   }
 
-  /** Runs `fn` in this envelope: completes it when `fn` resolves, fails it (and rethrows) when it throws. */
-  async run<T>(fn: (envelope: Envelope) => Promise<T> | T): Promise<T> {
+  /** Stops the execution from outside its logic (cancelled, aborted): → TERMINATED. */
+  terminate(reason = "terminated by the caller"): Promise<void> {
+    return this.end("TERMINATED", reason, { reason }, {});
+  }
+
+  /**
+   * Runs `fn` in this envelope: starts it, completes it when `fn` resolves, fails it
+   * (TERMINATED when `signal` aborted) and rethrows when it throws. When the final
+   * status cannot be recorded after `fn` threw, `fn`'s error is still the one thrown
+   * and the other lands in `failedEvents`.
+   */
+  async run<T>(fn: (envelope: Envelope) => Promise<T> | T, options: RunOptions = {}): Promise<T> {
+    await this.start();
     let result: T;
     try {
       result = await fn(this);
     } catch (error) {
-      await this.fail(error);
+      const aborted = options.signal?.aborted ?? false;
+      await (aborted ? this.terminate(abortReason(options.signal)) : this.fail(error)).catch(
+        (reason: unknown) =>
+          this.events.report({
+            eventId: "",
+            type: aborted ? "EXECUTION_TERMINATED" : "EXECUTION_FAILED",
+            executionId: this.executionId,
+            attempts: 1,
+            error: FulcrumError.from(reason),
+          }),
+      );
       throw error;
     }
     await this.complete();
     return result;
   }
 
-  private async publish(type: string, event: EventInit): Promise<void> {
-    const { retries, backoffMs, timeoutMs, onError } = this.client.eventSettings;
-    let attempts = 0;
-    for (;;) {
-      attempts++;
-      try {
-        await this.client.events.publishEvent(
-          { event },
-          { headers: this.client.headers, timeoutMs },
-        );
-        return;
-      } catch (reason) {
-        const error = FulcrumError.from(reason);
-        if (!error.retryable || attempts > retries) {
-          const failure: FailedEvent = {
-            eventId: event.eventId ?? "",
-            type,
-            executionId: this.executionId,
-            attempts,
-            error,
-          };
-          this.failed.push(failure);
-          try {
-            onError?.(failure);
-          } catch {
-            // A throwing callback must not break the queue.
-          }
-          return;
-        }
-        await sleep(Math.min(backoffMs * 2 ** (attempts - 1), 5000));
-      }
+  private async open(): Promise<Envelope> {
+    const management = this.client.management("a managed envelope");
+    const parent = this.parent ? (await this.parent.start()).envelopeId : undefined;
+    const created = await createEnvelope(management, {
+      workflowId: this.workflowId,
+      executionId: this.executionId,
+      budgetId: this.options.budgetId ?? "",
+      governance: this.options.governance ?? {},
+      parentEnvelopeId: parent ?? this.options.parentEnvelopeId ?? "",
+      metadata: this.labels,
+    });
+    this.id = created.envelopeId;
+    let status = created.status;
+    if (status === "AUTHORIZED") status = await transition(management, this.id, "RUNNING", "");
+    if (status !== "RUNNING") {
+      throw new FulcrumError(
+        "FailedPrecondition",
+        `envelope ${this.id} (execution ${this.executionId}) is ${status}, it cannot run`,
+      );
     }
+    this.state = "RUNNING";
+    return this;
+  }
+
+  /**
+   * Unmanaged: emits EXECUTION_<to> with `event` (once). Managed: the server emits the
+   * lifecycle event with `reason`; what the caller passed (`extra`) is logged first as
+   * a CUSTOM `execution_result` event, so it is not lost.
+   */
+  private async end(
+    to: "COMPLETED" | "FAILED" | "TERMINATED",
+    reason: string,
+    event: Record<string, unknown>,
+    extra: Record<string, unknown>,
+  ): Promise<void> {
+    if (!this.managed) {
+      if (this.state === "RUNNING") {
+        this.state = to;
+        this.log(`EXECUTION_${to}`, event);
+      }
+      return this.flush();
+    }
+    if (isFinal(this.state)) return this.flush();
+    await this.start();
+    if (Object.keys(extra).length > 0) this.log("execution_result", extra);
+    this.state = await transition(this.managementApi(), this.id, to, reason);
+    return this.flush();
+  }
+
+  private managementApi(): Management {
+    return this.client.management("a managed envelope");
   }
 }
 
-/** `"llm_call_completed"`, `"LLM_CALL_COMPLETED"` or `"EVENT_TYPE_LLM_CALL_COMPLETED"`; else undefined. */
-export function eventTypeOf(type: string): EventType | undefined {
-  const name = type.toUpperCase().replace(/^EVENT_TYPE_/, "");
-  const value = (EventType as unknown as Record<string, number | string>)[name];
-  if (typeof value !== "number" || value === EventType.UNSPECIFIED || value === EventType.CUSTOM) {
-    return undefined;
-  }
-  return value;
-}
-
-function toJsonObject(payload: Record<string, unknown>): JsonObject {
-  try {
-    return JSON.parse(
-      JSON.stringify(payload, (_key, value) =>
-        typeof value === "bigint" ? value.toString() : value,
-      ) ?? "{}",
-    ) as JsonObject;
-  } catch (error) {
-    return { unserializable_payload: error instanceof Error ? error.message : String(error) };
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+function abortReason(signal: AbortSignal | undefined): string {
+  const reason = signal?.reason;
+  return `aborted: ${reason instanceof Error ? reason.message : String(reason ?? "signal")}`;
 }

@@ -27,7 +27,7 @@ const TRANSPORT_FAILURES: ReadonlySet<Code> = new Set([
  * RATE_LIMITED.)
  */
 export class FulcrumError extends Error {
-  override readonly name = "FulcrumError";
+  override readonly name: string = "FulcrumError";
   readonly code: ErrorCode;
   /** True when Fulcrum could not be reached or failed (see `isTransportFailure`). */
   readonly transportFailure: boolean;
@@ -55,6 +55,29 @@ export class FulcrumError extends Error {
         cause: reason,
       },
     );
+  }
+}
+
+/**
+ * A decision (or reservation) whose usage was already settled: thrown without a call when
+ * the same decision is settled twice in this process (`local: true`), and for the
+ * server's AlreadyExists (settled before, by this or another process: nothing was counted
+ * again). `code` is `"AlreadyExists"` either way.
+ */
+export class AlreadySettledError extends FulcrumError {
+  override readonly name: string = "AlreadySettledError";
+  /** The reservation (or idempotency key) settled before; `""` when there was none. */
+  readonly reservationId: string;
+  /** True when the SDK refused locally, without calling the server. */
+  readonly local: boolean;
+
+  constructor(
+    message: string,
+    options: { reservationId: string; local: boolean; cause?: unknown },
+  ) {
+    super("AlreadyExists", message, { cause: options.cause });
+    this.reservationId = options.reservationId;
+    this.local = options.local;
   }
 }
 

@@ -1,4 +1,12 @@
 export {
+  type ApprovalOutcome,
+  type ApprovedDecision,
+  type WaitForApprovalOptions,
+  type WithApprovalOptions,
+  withApproval,
+} from "./approvals.js";
+export type { BudgetStatus } from "./budget.js";
+export {
   apiKeyInterceptor,
   type CheckOptions,
   type EvaluateOptions,
@@ -11,7 +19,11 @@ export {
 export type {
   Action,
   AppliedFailureMode,
+  BudgetCheck,
+  BudgetReservation,
+  BudgetStateName,
   Decision,
+  DecisionData,
   DecisionReason,
   MatchedRule,
   PolicyResult,
@@ -19,12 +31,21 @@ export type {
   Verdict,
 } from "./decision.js";
 export {
+  type ChildEnvelopeOptions,
   Envelope,
+  type EnvelopeGovernance,
   type EnvelopeOptions,
   type EnvelopeStatus,
   type FailedEvent,
   type GuardOptions,
   type LogOptions,
+  type RunOptions,
 } from "./envelope.js";
-export { type ErrorCode, FulcrumError, isTransportFailure } from "./errors.js";
+export {
+  AlreadySettledError,
+  type ErrorCode,
+  FulcrumError,
+  isTransportFailure,
+} from "./errors.js";
+export type { RecordUsageInput, SettleOptions, SettleResult, Usage } from "./usage.js";
 export { SDK_SOURCE, SDK_VERSION } from "./version.js";

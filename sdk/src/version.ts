@@ -1,4 +1,4 @@
-export const SDK_VERSION = "0.3.0";
+export const SDK_VERSION = "0.4.0";
 
 /** Event.source of every event this SDK publishes. */
 export const SDK_SOURCE = `fulcrum-sdk/${SDK_VERSION} (typescript)`;

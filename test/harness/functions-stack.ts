@@ -127,6 +127,8 @@ export async function startFunctionsStack(
     natsUrl: nats.url,
     eventStreams: DEFAULT_EVENT_STREAM_SETTINGS,
     clickhouse: events.clickhouse ?? NOWHERE_CLICKHOUSE,
+    // Test webhook receivers listen on 127.0.0.1.
+    allowPrivateWebhooks: true,
   };
   const deps = createFunctionsDeps(config);
   const app = createFunctionsApp(deps, config.environment);

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { migrateClickHouse } from "../../db/clickhouse/migrate.js";
 import { startEventProcessorServer } from "../../scripts/lib/event-processor-server.js";
+import { startNotifierServer } from "../../scripts/lib/notifier-server.js";
 import { freePort } from "../../scripts/lib/ports.js";
 import { startWranglerDev } from "../../scripts/lib/wrangler-dev.js";
 import { ensureClickHouse } from "../../scripts/services/clickhouse.js";
@@ -29,6 +30,10 @@ declare module "vitest" {
     e2eClickHouse: { url: string; database: string };
     /** /healthz and /metrics of the e2e event processor. */
     eventProcessorUrl: string;
+    /** /healthz and /metrics of the e2e webhook notifier. */
+    notifierUrl: string;
+    /** The edge's env file (Redis, NATS): a test may start a second edge with it. */
+    edgeEnvFile: string;
   }
 }
 
@@ -88,6 +93,19 @@ export default async function setup(project: TestProject) {
       logTo("event-processor.log"),
     );
     stops.push(processor.stop);
+    const notifier = await startNotifierServer(
+      await freePort(),
+      {
+        NATS_URL: nats.url,
+        DATABASE_URL: stack.config.databaseUrl,
+        PG_WS_PROXY_PORT: String(stack.proxy.port),
+        // Test receivers listen on 127.0.0.1; retries after 10 ms, 50 ms, … not 1 s, 5 s, ….
+        NOTIFIER_ALLOW_PRIVATE_WEBHOOKS: "true",
+        NOTIFIER_BACKOFF_SCALE: "0.01",
+      },
+      logTo("notifier.log"),
+    );
+    stops.push(notifier.stop);
 
     // The token stays off the command line (and out of `ps`): a dotenv file of our own.
     const dir = mkdtempSync(join(tmpdir(), "fulcrum-e2e-edge-"));
@@ -111,6 +129,7 @@ export default async function setup(project: TestProject) {
     stops.push(worker.stop);
 
     project.provide("edgeUrl", worker.url);
+    project.provide("edgeEnvFile", envFile);
     project.provide("functionsUrl", stack.url);
     project.provide("platformKey", stack.platformKey);
     project.provide("e2eRedisUrl", redis.url);
@@ -124,6 +143,7 @@ export default async function setup(project: TestProject) {
     });
     project.provide("e2eClickHouse", clickhouse);
     project.provide("eventProcessorUrl", processor.url);
+    project.provide("notifierUrl", notifier.url);
   } catch (error) {
     await stopAll();
     throw error;

@@ -7,12 +7,15 @@ import {
   costEvents,
   envelopes,
   events,
+  modelPrices,
   policies,
   policyActivations,
   policyVersions,
   tenants,
   tenantTables,
   users,
+  webhookDeliveries,
+  webhooks,
 } from "../../db/schema/index.js";
 
 /**
@@ -48,6 +51,9 @@ export async function seedTenant(db: Db, tenantId: string, n: number): Promise<I
     events: [],
     costEvents: [],
     approvals: [],
+    modelPrices: [],
+    webhooks: [],
+    webhookDeliveries: [],
   };
   const id = (key: TableKey) => {
     const value = randomUUID();
@@ -153,6 +159,28 @@ export async function seedTenant(db: Db, tenantId: string, n: number): Promise<I
     actionArguments: { user: 42 },
     expiresAt: later(),
   });
+  await db.insert(modelPrices).values({
+    id: id("modelPrices"),
+    tenantId,
+    modelId: "gpt-4o",
+    inputUsdPerMillion: "2.5",
+    outputUsdPerMillion: "10",
+  });
+  const webhookId = id("webhooks");
+  await db.insert(webhooks).values({
+    id: webhookId,
+    tenantId,
+    url: "https://hooks.example/fulcrum",
+    eventTypes: ["BUDGET_WARNING"],
+    secret: `whsec_${hex64()}`,
+  });
+  await db.insert(webhookDeliveries).values({
+    id: id("webhookDeliveries"),
+    tenantId,
+    webhookId,
+    eventId: randomUUID(),
+    eventType: "BUDGET_WARNING",
+  });
   return ids;
 }
 
@@ -204,5 +232,21 @@ export function newRow(
       return { tenantId, occurredAt: new Date() };
     case "approvals":
       return { tenantId, actionName: "x", expiresAt: later() };
+    case "modelPrices":
+      return {
+        tenantId,
+        modelId: `intruder-${randomUUID()}`,
+        inputUsdPerMillion: "1",
+        outputUsdPerMillion: "1",
+      };
+    case "webhooks":
+      return { tenantId, url: "https://x.example", secret: `whsec_${hex64()}` };
+    case "webhookDeliveries":
+      return {
+        tenantId,
+        webhookId: ids.webhooks[0],
+        eventId: randomUUID(),
+        eventType: "BUDGET_EXCEEDED",
+      };
   }
 }

@@ -227,7 +227,9 @@ describe("0003_control_plane", () => {
       ],
     ];
     for (const [sql, params] of seed) await conn.query(sql, params);
-    expect(await rollback(conn, REAL_DIR, 1)).toHaveLength(1);
+    // Back to 0002 (0003 and every later migration), then up again.
+    const newer = (await loadMigrations(REAL_DIR)).filter((f) => f.version >= "0003").length;
+    expect(await rollback(conn, REAL_DIR, newer)).toHaveLength(newer);
     await migrate(conn, REAL_DIR);
     const key = await conn.query("SELECT user_id FROM api_keys WHERE tenant_id = $1", [tenant]);
     expect(key.rows).toEqual([{ user_id: admin }]);
@@ -237,6 +239,26 @@ describe("0003_control_plane", () => {
     );
     expect(version.rows[0]).toMatchObject({ compile_status: "FAILED", wasm: null });
     expect(JSON.stringify(version.rows[0]?.compile_errors)).toContain("save the policy again");
+  });
+});
+
+describe("0004_governed_executions", () => {
+  it("is undone exactly by its down: the schema is the one 0003 left", async () => {
+    const conn = await connect(await freshDatabase());
+    const files = await loadMigrations(REAL_DIR);
+    const upTo0003 = Object.fromEntries(
+      files
+        .filter((f) => f.version < "0004")
+        .map((f) => [basename(f.upPath, ".up.sql"), [f.up, f.down]] as [string, [string, string]]),
+    );
+    await migrate(conn, await migrationsDir(upTo0003));
+    const { roles: _, ...before } = await catalogSnapshot(conn);
+
+    expect((await migrate(conn, REAL_DIR)).map((m) => m.version)).toContain("0004");
+    const newer = files.filter((f) => f.version >= "0004").length;
+    expect((await rollback(conn, REAL_DIR, newer)).map((m) => m.version)).toContain("0004");
+    const { roles: __, ...after } = await catalogSnapshot(conn);
+    expect(after).toEqual(before);
   });
 });
 

@@ -65,7 +65,7 @@ describe("the drizzle schema matches the migrated database", () => {
          AND relkind = 'r' AND relname <> 'schema_migrations' ORDER BY 1`,
     );
     expect(drizzleTables.map((t) => t.name)).toEqual(tables.map((t) => t.relname));
-    expect(drizzleTables.length).toBe(11);
+    expect(drizzleTables.length).toBe(14);
   });
 
   it("has the same columns: name, type, nullability, default, order", async () => {
@@ -124,6 +124,13 @@ describe("the drizzle schema matches the migrated database", () => {
       ...t.columns
         .filter((c) => c.isUnique)
         .map((c) => ({ table: t.name, name: c.uniqueName, kind: "u", columns: [c.name] })),
+      // Composite primary keys (model_prices: tenant_id, model_id).
+      ...t.primaryKeys.map((pk) => ({
+        table: t.name,
+        name: pk.getName(),
+        kind: "p",
+        columns: pk.columns.map((c) => c.name),
+      })),
       ...t.uniqueConstraints.map((u) => ({
         table: t.name,
         name: u.getName(),

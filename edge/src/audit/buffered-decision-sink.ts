@@ -1,6 +1,7 @@
 import type { DecisionEvent, DecisionEventSink } from "../../../core/audit/decision-event.js";
 import { decisionToEvent } from "../../../core/audit/decision-to-event.js";
 import type { Metrics } from "../../../core/observability/metrics.js";
+import type { Event } from "../../../proto/gen/fulcrum/eventstore/v1/event_pb.js";
 import { type AuditShards, outgoing } from "./audit-shards.js";
 
 export const AUDIT_APPENDED_METRIC = "fulcrum_edge_audit_events_appended_total";
@@ -20,16 +21,17 @@ export class BufferedDecisionSink implements DecisionEventSink {
     private readonly metrics: Metrics,
   ) {}
 
-  async publish(decision: DecisionEvent): Promise<void> {
-    const event = outgoing(decisionToEvent(decision));
+  async publish(decision: DecisionEvent, extra: readonly Event[] = []): Promise<void> {
+    // One append: the decision and what it produced (an approval request) travel together.
+    const events = [decisionToEvent(decision), ...extra].map((e) => outgoing(e));
     const started = Date.now();
     try {
-      await this.shards.any().append([event]);
+      await this.shards.any().append(events);
     } catch {
       this.metrics.increment(AUDIT_APPEND_RETRIES_METRIC);
-      await this.shards.any().append([event]);
+      await this.shards.any().append(events);
     }
-    this.metrics.increment(AUDIT_APPENDED_METRIC);
+    this.metrics.increment(AUDIT_APPENDED_METRIC, {}, events.length);
     this.metrics.observe(AUDIT_APPEND_SECONDS_METRIC, (Date.now() - started) / 1000);
   }
 }

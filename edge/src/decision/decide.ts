@@ -1,24 +1,23 @@
-import type { DecisionEvent, DecisionReasonName } from "../../../core/audit/decision-event.js";
+import type { DecisionReasonName } from "../../../core/audit/decision-event.js";
 import type { ApiKeyRecord } from "../../../core/distribution/key-records.js";
 import { FulcrumError } from "../../../core/errors/fulcrum-error.js";
 import { newDecisionId } from "../../../core/ids/uuidv7.js";
 import type { Metrics } from "../../../core/observability/metrics.js";
 import { toPolicyContext } from "../../../core/policy/decision-input.js";
-import type {
-  ActionOutput,
-  DecisionOutput,
-  MatchedRuleOutput,
-} from "../../../core/policy/tenant-config.js";
+import type { DecisionOutput } from "../../../core/policy/tenant-config.js";
 import { selectPolicies } from "../../../core/policy-bundle/evaluate-bundle.js";
 import type { RateLimitOutcome } from "../../../core/rate-limit/rate-limit-outcome.js";
 import type { RateLimitSpec } from "../../../core/rate-limit/rate-limit-spec.js";
 import { checkRateLimits, type RateLimiters } from "../../../core/rate-limit/rate-limiter.js";
-import {
-  type EvaluationContext,
-  Phase,
-} from "../../../proto/gen/fulcrum/policy/v1/evaluation_pb.js";
-import type { TenantBundle, TenantBundleSource } from "../distribution/tenant-bundle.js";
+import type { Event } from "../../../proto/gen/fulcrum/eventstore/v1/event_pb.js";
+import type { EvaluationContext } from "../../../proto/gen/fulcrum/policy/v1/evaluation_pb.js";
+import { APPROVALS_METRIC, applyApproval } from "../approvals/apply-approval.js";
+import type { ApprovalGate } from "../approvals/approval-gate.js";
+import type { BudgetGate, BudgetOutcome } from "../budget/budget-gate.js";
+import type { BudgetSubject } from "../budget/budget-plan.js";
+import type { TenantBundleSource } from "../distribution/tenant-bundle.js";
 import type { BundleEvaluator } from "../evaluation/bundle-evaluator.js";
+import { denied, exceededRules } from "./verdict.js";
 
 export interface DecisionDeps {
   bundles: TenantBundleSource;
@@ -26,6 +25,10 @@ export interface DecisionDeps {
   limiters: RateLimiters;
   metrics: Metrics;
   now: () => number;
+  /** Budgets and envelopes (issue 6); absent: none apply. */
+  budgets?: BudgetGate;
+  /** Approvals of REQUIRE_APPROVAL decisions (issue 6); absent: none are created. */
+  approvals?: ApprovalGate;
 }
 
 export interface DecisionRequest {
@@ -39,7 +42,7 @@ export interface DecisionRequest {
 }
 
 export interface AppliedFailure {
-  component: "rate_limit";
+  component: "rate_limit" | "budget" | "approval";
   mode: "FAIL_OPEN" | "FAIL_CLOSED";
   message: string;
 }
@@ -59,20 +62,38 @@ export interface EdgeDecision {
   policyVersions: Record<string, string>;
   evaluatedAtMs: number;
   durationMs: number;
+  /** What budgets and the envelope said; absent when none apply (or a dry run). */
+  budget?: BudgetOutcome;
+  /** The approval created, pending, consumed or rejected for this call. */
+  approvalId?: string;
+  /** Audit events beside the decision's own (APPROVAL_REQUESTED). */
+  events: Event[];
+  /** Work for after the response (`waitUntil`): releasing a reservation the verdict did not use. */
+  afterResponse: (() => Promise<void>)[];
 }
 
 /**
  * The edge's decision path, shared by CheckPolicy, EvaluatePolicy and
- * EvaluatePolicies: the tenant from the key, its bundle, rate limits and evaluation
- * (concurrently: one Redis round trip and one evaluation), then the verdict:
+ * EvaluatePolicies: the tenant from the key; its bundle, BudgetSet (cached) and the
+ * envelope the call names, read together; then rate limits, the budget reservation
+ * and evaluation concurrently (one pipelined Redis round trip and one evaluation;
+ * a tenant without budgets and envelope adds no round trip); then the verdict, first
+ * match wins:
  *
+ * - budgets or the envelope unreadable, or Redis failing a FAIL_CLOSED limit → DENY,
+ *   reason FAIL_CLOSED (failing only FAIL_OPEN limits → `failure` says so);
+ * - the envelope refuses (not running, past its deadline, model / tool not allowed)
+ *   → DENY, reason ENVELOPE;
+ * - a budget refuses the reservation → DENY, reason BUDGET_EXCEEDED (budget checks
+ *   say which and why);
  * - a rate limit exceeded → DENY, reason RATE_LIMITED (the policies' findings stay
  *   in matched rules; the exceeded limits are added as RATE_LIMIT rules);
- * - Redis failing a FAIL_CLOSED limit → DENY, reason FAIL_CLOSED; failing only
- *   FAIL_OPEN limits → the policies decide and `failure` says so;
- * - otherwise the policies decide (reason NO_ACTIVE_POLICIES when there are none).
+ * - otherwise the policies decide (reason NO_ACTIVE_POLICIES when there are none);
+ *   a REQUIRE_APPROVAL goes through the approval step (apply-approval.ts): an
+ *   approved retry is ALLOW, reason APPROVED.
  *
- * A request-level dry run counts against no limit.
+ * A final decision other than ALLOW / WARN releases the reservation after the
+ * response. A request-level dry run counts against no limit and reserves nothing.
  */
 export async function decide(deps: DecisionDeps, req: DecisionRequest): Promise<EdgeDecision> {
   const tenantId = req.caller.tenant_id;
@@ -84,30 +105,50 @@ export async function decide(deps: DecisionDeps, req: DecisionRequest): Promise<
       );
     }
   }
+  const context = { ...toPolicyContext(req.context), tenant_id: tenantId };
+  const budgets = req.dryRun ? undefined : deps.budgets;
+  // Read in the same tick as the bundle's revalidation: one pipelined round trip.
+  const startedAtMs = deps.now();
+  const preparing = budgets?.prepare(
+    tenantId,
+    budgetSubject(req.context, context.phase),
+    startedAtMs,
+  );
   const bundle = await deps.bundles.get(tenantId);
   // Before anything is counted: an unknown policy id spends no rate-limit budget.
   selectPolicies(bundle.policies, req.policyIds);
 
-  const context = { ...toPolicyContext(req.context), tenant_id: tenantId };
   const evaluatedAtMs = deps.now();
-  const [evaluation, limits] = await Promise.all([
-    deps.evaluator.evaluate(bundle, {
-      context,
-      policyIds: req.policyIds,
-      dryRun: req.dryRun,
-      nowMs: evaluatedAtMs,
-    }),
-    req.dryRun || bundle.rateLimits.length === 0
-      ? undefined
-      : checkRateLimits(deps.limiters, bundle.rateLimits, {
-          tenantId,
-          apiKeyId: req.caller.key_id,
-          workflowId: req.context?.workflowId || undefined,
-          toolNames: req.context?.toolNames ?? [],
-          tokens: req.context?.estimatedTokens || undefined,
-          phase: context.phase,
-        }),
-  ]);
+  const reserving = preparing?.then((prep) => budgets?.reserve(tenantId, prep, evaluatedAtMs));
+  let evaluation: Awaited<ReturnType<BundleEvaluator["evaluate"]>>;
+  let limits: RateLimitOutcome | undefined;
+  let budget: BudgetOutcome | undefined;
+  try {
+    [evaluation, limits, budget] = await Promise.all([
+      deps.evaluator.evaluate(bundle, {
+        context,
+        policyIds: req.policyIds,
+        dryRun: req.dryRun,
+        nowMs: evaluatedAtMs,
+      }),
+      req.dryRun || bundle.rateLimits.length === 0
+        ? undefined
+        : checkRateLimits(deps.limiters, bundle.rateLimits, {
+            tenantId,
+            apiKeyId: req.caller.key_id,
+            workflowId: req.context?.workflowId || undefined,
+            toolNames: req.context?.toolNames ?? [],
+            tokens: req.context?.estimatedTokens || undefined,
+            phase: context.phase,
+          }),
+      reserving,
+    ]);
+  } catch (error) {
+    // The evaluation failed: a reservation made beside it is given back at once.
+    const made = await reserving?.catch(() => undefined);
+    if (made?.reservationId) await budgets?.release(tenantId, made.reservationId);
+    throw error;
+  }
 
   let output = evaluation.output;
   let reason: DecisionReasonName =
@@ -124,15 +165,69 @@ export async function decide(deps: DecisionDeps, req: DecisionRequest): Promise<
       mode: limits.failure.mode,
     });
   }
-  if (limits && !limits.allowed) {
-    if (failure?.mode === "FAIL_CLOSED") {
+  // Precedence: a failed dependency, the envelope, budgets, rate limits, the policies.
+  if (budget?.kind === "failed") {
+    failure = failClosed(deps, "budget", `${budget.message}; budgets fail closed`);
+    reason = "FAIL_CLOSED";
+    output = denied(output, [], [failure.message]);
+  } else if (limits && !limits.allowed && failure?.mode === "FAIL_CLOSED") {
+    reason = "FAIL_CLOSED";
+    output = denied(output, [], [failure.message]);
+  } else if (budget?.kind === "envelope") {
+    reason = "ENVELOPE";
+    output = denied(output, [], [budget.message ?? "the envelope refused the call"]);
+  } else if (budget?.kind === "refused") {
+    reason = "BUDGET_EXCEEDED";
+    output = denied(
+      output,
+      [],
+      budget.checks.filter((c) => c.exceeded).map((c) => c.reason),
+    );
+  } else if (limits && !limits.allowed) {
+    reason = "RATE_LIMITED";
+    output = denied(output, exceededRules(bundle, limits), []);
+  }
+
+  const decisionId = newDecisionId();
+  const events: Event[] = [];
+  let approvalId: string | undefined;
+  if (
+    output.decision === "REQUIRE_APPROVAL" &&
+    reason === "POLICY" &&
+    deps.approvals &&
+    !req.dryRun
+  ) {
+    const approval = await applyApproval({
+      gate: deps.approvals,
+      tenantId,
+      apiKeyId: req.caller.key_id,
+      decisionId,
+      context: req.context,
+      output,
+      nowMs: evaluatedAtMs,
+    });
+    deps.metrics.increment(APPROVALS_METRIC, { outcome: approval.kind });
+    if (approval.kind === "failed") {
+      failure = failClosed(deps, "approval", approval.message);
       reason = "FAIL_CLOSED";
-      output = denied(output, [], failure.message);
+      output = denied(output, [], [approval.message]);
     } else {
-      reason = "RATE_LIMITED";
-      output = denied(output, exceededRules(bundle, limits), "");
+      approvalId = approval.approvalId;
+      output = approval.output;
+      if (approval.kind === "granted") reason = "APPROVED";
+      if (approval.event) events.push(approval.event);
     }
   }
+
+  const afterResponse: (() => Promise<void>)[] = [];
+  const held = budget?.reservationId;
+  if (held && output.decision !== "ALLOW" && output.decision !== "WARN") {
+    // Not used: given back after the response, and not reported as held.
+    afterResponse.push(() => budgets?.release(tenantId, held) ?? Promise.resolve());
+    const { reservationId: _released, expiresAtMs: _expiry, ...kept } = budget as BudgetOutcome;
+    budget = kept;
+  }
+
   deps.metrics.increment("fulcrum_policy_decisions_total", { decision: output.decision, reason });
   deps.metrics.increment(
     "fulcrum_policy_evaluation_duration_seconds_sum",
@@ -142,7 +237,7 @@ export async function decide(deps: DecisionDeps, req: DecisionRequest): Promise<
   deps.metrics.increment("fulcrum_policy_evaluation_duration_seconds_count");
 
   return {
-    decisionId: newDecisionId(),
+    decisionId,
     tenantId,
     output,
     reason,
@@ -154,90 +249,34 @@ export async function decide(deps: DecisionDeps, req: DecisionRequest): Promise<
     ),
     evaluatedAtMs,
     durationMs: evaluation.durationMs,
+    ...(budget ? { budget } : {}),
+    ...(approvalId ? { approvalId } : {}),
+    events,
+    afterResponse,
   };
 }
 
-/** The exceeded limits as matched RATE_LIMIT rules (one per limit), with retry hints. */
-function exceededRules(
-  bundle: TenantBundle,
-  limits: RateLimitOutcome,
-): (MatchedRuleOutput & { policy_id: string })[] {
-  const rules: (MatchedRuleOutput & { policy_id: string })[] = [];
-  const seen = new Set<string>();
-  for (const result of limits.results) {
-    if (!result.exceeded || seen.has(result.spec_id)) continue;
-    seen.add(result.spec_id);
-    const [policyId = "", ruleId = result.spec_id] = result.spec_id.split("/");
-    const policy = bundle.policies.find((p) => p.policy_id === policyId);
-    const retry = Math.ceil((result.retry_after_ms ?? 0) / 1000);
-    rules.push({
-      policy_id: policyId,
-      rule_id: ruleId,
-      rule_name: policy?.name ? `${policy.name}: ${ruleId}` : ruleId,
-      rule_type: "RATE_LIMIT",
-      priority: policy?.priority ?? 0,
-      matched_conditions: [`${result.spec_id} (${result.scope}) limit ${result.limit}`],
-      action: "DENY",
-      reason: `rate limit ${result.spec_id} exceeded: ${result.limit} per window; retry in ${retry} s`,
-    });
-  }
-  return rules;
+function failClosed(
+  deps: DecisionDeps,
+  component: "budget" | "approval",
+  message: string,
+): AppliedFailure {
+  deps.metrics.increment("fulcrum_policy_failure_mode_total", { component, mode: "FAIL_CLOSED" });
+  return { component, mode: "FAIL_CLOSED", message };
 }
 
-/** `output` turned into a DENY: extra matched rules and reasons first, then the policies'. */
-function denied(
-  output: DecisionOutput,
-  rules: (MatchedRuleOutput & { policy_id: string })[],
-  failureReason: string,
-): DecisionOutput {
-  const reasons = [...rules.map((r) => r.reason), ...(failureReason ? [failureReason] : [])];
-  const actions: ActionOutput[] = reasons.map((message) => ({
-    type: "DENY",
-    message,
-    severity: "HIGH",
-    terminal: true,
-  }));
+/** The request fields budgets and envelopes look at. */
+function budgetSubject(
+  ctx: EvaluationContext | undefined,
+  phase: string | undefined,
+): BudgetSubject {
   return {
-    ...output,
-    decision: "DENY",
-    would_decide: "DENY",
-    matched_rules: [...rules, ...output.matched_rules],
-    reasons: [...reasons, ...output.reasons],
-    actions: [...actions, ...output.actions],
-  };
-}
-
-/** The audit record of a decision (core/audit/decision-event.ts); no request text. */
-export function decisionEvent(req: DecisionRequest, decision: EdgeDecision): DecisionEvent {
-  const ctx = req.context;
-  return {
-    decision_id: decision.decisionId,
-    tenant_id: decision.tenantId,
-    api_key_id: req.caller.key_id,
-    method: req.method,
-    decided_at: new Date(decision.evaluatedAtMs).toISOString(),
-    decision: decision.output.decision,
-    reason: decision.reason,
-    dry_run: req.dryRun,
-    policies: decision.output.results.map((r) => ({
-      policy_id: r.policy_id,
-      version: r.policy_version,
-      decision: r.decision,
-      dry_run: r.dry_run,
-    })),
-    matched_rules: decision.output.matched_rules.map((m) => ({
-      policy_id: m.policy_id,
-      rule_id: m.rule_id,
-    })),
-    rate_limits_exceeded: decision.rateLimits.filter((r) => r.exceeded).map((r) => r.spec_id),
-    ...(decision.failure ? { failure_mode: decision.failure } : {}),
-    ...(ctx?.workflowId ? { workflow_id: ctx.workflowId } : {}),
-    ...(ctx?.envelopeId ? { envelope_id: ctx.envelopeId } : {}),
-    ...(ctx?.userId ? { user_id: ctx.userId } : {}),
-    ...(ctx?.phase ? { phase: Phase[ctx.phase] } : {}),
-    ...(ctx?.modelId ? { model_id: ctx.modelId } : {}),
-    ...(ctx?.toolNames.length ? { tool_names: [...ctx.toolNames] } : {}),
-    ...(ctx?.action ? { action: ctx.action } : {}),
-    evaluation_duration_ms: decision.durationMs,
+    ...(ctx?.workflowId ? { workflowId: ctx.workflowId } : {}),
+    ...(ctx?.envelopeId ? { envelopeId: ctx.envelopeId } : {}),
+    ...(phase ? { phase } : {}),
+    ...(ctx?.modelId ? { modelId: ctx.modelId } : {}),
+    toolNames: ctx?.toolNames ?? [],
+    estimatedTokens: ctx?.estimatedTokens ?? 0,
+    estimatedCostUsd: ctx?.estimatedCostUsd ?? 0,
   };
 }

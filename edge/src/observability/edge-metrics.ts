@@ -27,6 +27,18 @@ export function createEdgeMetrics(): Metrics {
       "Tenant bundle loads from Redis by outcome (loaded, kept_last_good, failed).",
     )
     .describe(
+      "fulcrum_edge_budget_set_loads_total",
+      "Tenant BudgetSet reads from Redis by outcome (loaded, kept_last_good, failed).",
+    )
+    .describe(
+      "fulcrum_edge_budget_reservations_total",
+      "Budget steps of decisions by outcome (reserved, checked: nothing to reserve, refused, failed, released, release_failed).",
+    )
+    .describe(
+      "fulcrum_edge_approvals_total",
+      "Approval steps of REQUIRE_APPROVAL decisions by outcome (created, pending, granted, rejected, failed).",
+    )
+    .describe(
       "fulcrum_edge_audit_events_appended_total",
       "Decision events handed to the audit buffer (stored durably there).",
     )

@@ -23,9 +23,9 @@ import {
   type DecisionDeps,
   type DecisionRequest,
   decide,
-  decisionEvent,
   type EdgeDecision,
 } from "../decision/decide.js";
+import { decisionEvent } from "../decision/decision-event.js";
 import { decisionExtras } from "../decision/render.js";
 
 export interface PolicyServiceDeps extends DecisionDeps {
@@ -56,12 +56,22 @@ export function policyEvaluationService(
     };
     const decision = await decide(deps, request);
     const event = decisionEvent(request, decision);
-    ctx.values.get(waitUntilKey)(
-      deps.events.publish(event).catch((error) => {
+    const waitUntil = ctx.values.get(waitUntilKey);
+    for (const task of decision.afterResponse) waitUntil(task());
+    waitUntil(
+      deps.events.publish(event, decision.events).catch((error) => {
         deps.metrics.increment("fulcrum_policy_decision_events_failed_total");
         // The last copy of the event: the whole record goes to the log (it holds no
         // request text or secret), so it can be recovered from the Worker's logs.
-        deps.logger.error("decision event not handed off", { event, error });
+        deps.logger.error("decision event not handed off", {
+          event,
+          extra: decision.events.map((e) => ({
+            id: e.eventId,
+            type: e.eventType,
+            payload: e.payload,
+          })),
+          error,
+        });
       }),
     );
     return decision;
@@ -133,14 +143,20 @@ function timingOf(decision: EdgeDecision) {
   return { evaluatedAtMs: decision.evaluatedAtMs, durationMs: decision.durationMs };
 }
 
-/** The named policy's result; a rate-limit or fail-closed DENY overrides its verdict. */
+/**
+ * The named policy's result; a rate-limit, budget, envelope or fail-closed DENY, an
+ * approval consumed or rejected, overrides its verdict.
+ */
 function singleResult(decision: EdgeDecision) {
   const [result] = decision.output.results;
   // decide() guarantees one result per named policy.
   if (!result) throw new Error("no result for the named policy");
   const proto = toEvaluationResult(result, timingOf(decision));
   const extras = decisionExtras(decision);
-  if (decision.reason === "POLICY") return create(EvaluationResultSchema, { ...proto, ...extras });
+  // A rejected approval keeps reason POLICY but turns the verdict into DENY.
+  if (decision.reason === "POLICY" && decision.output.decision === result.decision) {
+    return create(EvaluationResultSchema, { ...proto, ...extras });
+  }
   return create(EvaluationResultSchema, {
     ...proto,
     decision: toDecision(decision.output.decision),
@@ -182,6 +198,12 @@ function messageOf(decision: EdgeDecision): string {
       return `rate limited: ${decision.output.reasons[0] ?? "a rate limit was exceeded"}`;
     case "FAIL_CLOSED":
       return decision.failure?.message ?? "a dependency failed and the failure mode denied";
+    case "BUDGET_EXCEEDED":
+      return `budget exceeded: ${decision.output.reasons[0] ?? "a budget refused the reservation"}`;
+    case "ENVELOPE":
+      return `envelope refused: ${decision.output.reasons[0] ?? "the envelope refused the call"}`;
+    case "APPROVED":
+      return decision.output.reasons[0] ?? "approved";
     default:
       return `${n} active ${n === 1 ? "policy" : "policies"} evaluated`;
   }

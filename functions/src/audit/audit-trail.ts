@@ -7,7 +7,15 @@ import { managementEvent, stageManagementEvent } from "../events/management-even
 export interface AuditEntry {
   /** Dotted lower-case verb, e.g. `policy.version_activated`. */
   action: string;
-  targetType: "tenant" | "user" | "api_key" | "policy" | "policy_version";
+  targetType:
+    | "tenant"
+    | "user"
+    | "api_key"
+    | "policy"
+    | "policy_version"
+    | "budget"
+    | "model_price"
+    | "webhook";
   targetId: string;
   /** What changed: version numbers and hashes, changed fields. Never a secret. */
   details?: Record<string, unknown>;

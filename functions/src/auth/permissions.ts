@@ -6,8 +6,11 @@ import type { TenantPrincipal, UserRole } from "./principal.js";
  * more than its user's role allows.
  * - viewer: read policies, versions and users; read the audit events (EventStore
  *   QueryEvents / GetExecutionEvents / StreamEvents / GetEventStoreStats); dry-run;
- * - policy_author: viewer + write, activate and roll back policies;
- * - admin: everything in the tenant, including users and API keys.
+ *   open, read and move envelopes (SDK keys run executions); read approvals; read budgets,
+ *   prices and spend; record usage (SDK keys settle their calls);
+ * - policy_author: viewer + write, activate and roll back policies; review approvals;
+ *   write budgets and model prices;
+ * - admin: everything in the tenant, including users, API keys and webhooks.
  */
 export type Permission =
   | "policies.read"
@@ -17,16 +20,41 @@ export type Permission =
   | "users.write"
   | "api_keys.read"
   | "api_keys.write"
-  | "events.read";
+  | "events.read"
+  | "envelopes.read"
+  | "envelopes.write"
+  | "approvals.read"
+  | "approvals.review"
+  | "budgets.read"
+  | "budgets.write"
+  | "usage.write"
+  | "webhooks.read"
+  | "webhooks.write";
 
 const GRANTS: Readonly<Record<UserRole, ReadonlySet<Permission>>> = {
-  viewer: new Set(["policies.read", "users.read", "events.read"]),
+  viewer: new Set([
+    "policies.read",
+    "users.read",
+    "events.read",
+    "envelopes.read",
+    "envelopes.write",
+    "approvals.read",
+    "budgets.read",
+    "usage.write",
+  ]),
   policy_author: new Set([
     "policies.read",
     "policies.write",
     "policies.publish",
     "users.read",
     "events.read",
+    "envelopes.read",
+    "envelopes.write",
+    "approvals.read",
+    "approvals.review",
+    "budgets.read",
+    "budgets.write",
+    "usage.write",
   ]),
   admin: new Set([
     "policies.read",
@@ -37,6 +65,15 @@ const GRANTS: Readonly<Record<UserRole, ReadonlySet<Permission>>> = {
     "api_keys.read",
     "api_keys.write",
     "events.read",
+    "envelopes.read",
+    "envelopes.write",
+    "approvals.read",
+    "approvals.review",
+    "budgets.read",
+    "budgets.write",
+    "usage.write",
+    "webhooks.read",
+    "webhooks.write",
   ]),
 };
 

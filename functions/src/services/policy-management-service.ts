@@ -6,11 +6,18 @@
  * the edge must see the change, by the pointer write in Redis.
  *
  * The evaluation methods are the edge Worker's and answer Unimplemented here, saying so;
- * approvals and evaluation history arrive with later issues (Unimplemented by default).
+ * evaluation history arrives with a later issue (Unimplemented by default). Approvals
+ * (List / Get / Update) are functions/src/approvals/: reading needs `approvals.read`,
+ * a verdict `approvals.review`.
  */
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { FulcrumError } from "../../../core/errors/fulcrum-error.js";
+import {
+  GetApprovalResponseSchema,
+  ListApprovalsResponseSchema,
+  UpdateApprovalResponseSchema,
+} from "../../../proto/gen/fulcrum/policy/v1/approval_pb.js";
 import { PolicyStatus } from "../../../proto/gen/fulcrum/policy/v1/policy_pb.js";
 import {
   DeletePolicyResponseSchema,
@@ -22,6 +29,9 @@ import {
   GetPolicyVersionResponseSchema,
   ListPolicyVersionsResponseSchema,
 } from "../../../proto/gen/fulcrum/policy/v1/policy_version_pb.js";
+import { loadApproval, toApprovalProto } from "../approvals/approval-rows.js";
+import { listApprovals } from "../approvals/list-approvals.js";
+import { reviewApproval } from "../approvals/review-approval.js";
 import { requirePermission } from "../auth/permissions.js";
 import { tenantCaller } from "../auth/principal.js";
 import { inTenant } from "../db/tenant-transaction.js";
@@ -141,6 +151,32 @@ export function policyManagementService(
       // policies is required; a stored version only needs reading.
       requirePermission(caller, req.policy ? "policies.write" : "policies.read");
       return dryRunPolicy(deps, caller, req);
+    },
+
+    async listApprovals(req, ctx) {
+      const caller = tenantCaller(ctx);
+      requirePermission(caller, "approvals.read");
+      requireOwnTenant(caller.tenantId, req.tenantId, "tenant_id");
+      const page = await inTenant(deps.db, caller.tenantId, (tx) =>
+        listApprovals(tx, req, deps.now()),
+      );
+      return create(ListApprovalsResponseSchema, page);
+    },
+
+    async getApproval(req, ctx) {
+      const caller = tenantCaller(ctx);
+      requirePermission(caller, "approvals.read");
+      const row = await inTenant(deps.db, caller.tenantId, (tx) =>
+        loadApproval(tx, req.approvalId),
+      );
+      return create(GetApprovalResponseSchema, { approval: toApprovalProto(row, deps.now()) });
+    },
+
+    async updateApproval(req, ctx) {
+      const caller = tenantCaller(ctx);
+      requirePermission(caller, "approvals.review");
+      const approval = await reviewApproval(deps, caller, req);
+      return create(UpdateApprovalResponseSchema, { approval });
     },
 
     evaluatePolicy() {

@@ -8,10 +8,12 @@
  */
 import { decodeEvent, MAX_EVENT_BYTES } from "../../../core/audit/event-codec.js";
 import { type EventRow, eventToRow } from "../../../core/audit/event-row.js";
-import { type GovernanceRecord, governanceRecord } from "../../../core/audit/governance-record.js";
+import { governanceRecord } from "../../../core/audit/governance-record.js";
 import type { Logger } from "../../../core/logging/logger.js";
 import type { Metrics } from "../../../core/observability/metrics.js";
+import { approvalChange } from "./approval-change.js";
 import { describeFailure, isClickHouseRejection, redeliveryDelayMs } from "./failures.js";
+import type { GovernanceWrite, GovernanceWriteResult } from "./governance-writer.js";
 import { M } from "./metrics.js";
 
 /** The part of a JetStream message (JsMsg) a batch uses. */
@@ -29,11 +31,8 @@ export type DeadLetterCategory = "oversized" | "undecodable" | "invalid" | "reje
 export interface BatchStores {
   /** One insert of every row; throws when it failed. */
   insertEvents(rows: EventRow[]): Promise<void>;
-  /** Writes the records (idempotently); throws on a transient failure. */
-  writeGovernance(records: GovernanceRecord[]): Promise<{
-    written: number;
-    skipped: { record: GovernanceRecord; reason: string }[];
-  }>;
+  /** Writes the `events` records and approval changes (idempotently); throws on a transient failure. */
+  writeGovernance(writes: GovernanceWrite[]): Promise<GovernanceWriteResult>;
   /** Publishes the message to its dead-letter subject; throws when not stored. */
   deadLetter(message: InboundMessage, category: DeadLetterCategory, reason: string): Promise<void>;
 }
@@ -60,6 +59,7 @@ interface Valid {
   message: InboundMessage;
   row: EventRow;
   governance: ReturnType<typeof governanceRecord>;
+  approval: ReturnType<typeof approvalChange>;
 }
 
 export async function processBatch(
@@ -83,6 +83,7 @@ export async function processBatch(
       message,
       row: eventToRow(decoded.event, { sequence: message.seq, storedAt }),
       governance: governanceRecord(decoded.event),
+      approval: approvalChange(decoded.event),
     });
   }
 
@@ -142,17 +143,21 @@ export async function processBatch(
   }
   metrics.increment(M.stored, {}, inserted.length);
 
-  const records: GovernanceRecord[] = [];
+  const writes: GovernanceWrite[] = [];
   for (const item of inserted) {
     const outcome = item.governance;
-    if (outcome?.kind === "record") records.push(outcome.record);
+    if (outcome?.kind === "record") writes.push({ kind: "record", record: outcome.record });
     else if (outcome?.kind === "skip") skipGovernance(item.row.event_id, outcome.reason);
+    const approval = item.approval;
+    if (approval?.kind === "change") writes.push({ kind: "approval", change: approval.change });
+    else if (approval?.kind === "skip") skipGovernance(item.row.event_id, approval.reason);
   }
-  if (records.length > 0) {
+  if (writes.length > 0) {
     try {
-      const written = await stores.writeGovernance(records);
+      const written = await stores.writeGovernance(writes);
       metrics.increment(M.governanceRows, {}, written.written);
-      for (const { record, reason } of written.skipped) skipGovernance(record.id, reason);
+      if (written.approvals > 0) metrics.increment(M.approvalRows, {}, written.approvals);
+      for (const { id, reason } of written.skipped) skipGovernance(id, reason);
     } catch (error) {
       nak(inserted, "postgres", error);
       return result;

@@ -15,6 +15,7 @@ export const M = {
   deadLetters: "fulcrum_event_processor_dead_letters_total",
   governanceRows: "fulcrum_event_processor_governance_rows_total",
   governanceSkipped: "fulcrum_event_processor_governance_skipped_total",
+  approvalRows: "fulcrum_event_processor_approval_rows_total",
   batchFailures: "fulcrum_event_processor_batch_failures_total",
   errors: "fulcrum_event_processor_errors_total",
 } as const;
@@ -38,6 +39,7 @@ export function createProcessorMetrics(): Metrics {
     .describe(M.redeliveries, "Messages received with a delivery count above 1.")
     .describe(M.deadLetters, "Messages parked on the dead-letter subject, by reason.")
     .describe(M.governanceRows, "New rows written to PostgreSQL events.")
+    .describe(M.approvalRows, "Approvals inserted (APPROVAL_REQUESTED) or marked consumed.")
     .describe(M.governanceSkipped, "Governance events PostgreSQL can never take, by reason.")
     .describe(M.batchFailures, "Batches naked for redelivery, by store.")
     .describe(M.errors, "Errors by where they happened.");

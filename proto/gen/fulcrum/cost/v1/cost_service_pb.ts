@@ -9,15 +9,269 @@ import type { Budget, BudgetState, BudgetStatus } from "./budget_pb.js";
 import { file_fulcrum_cost_v1_budget } from "./budget_pb.js";
 import type { CostSummary, SpendGroupBy, SpendSummary } from "./spend_pb.js";
 import { file_fulcrum_cost_v1_spend } from "./spend_pb.js";
-import type { FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file fulcrum/cost/v1/cost_service.proto.
  */
 export const file_fulcrum_cost_v1_cost_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJmdWxjcnVtL2Nvc3QvdjEvY29zdF9zZXJ2aWNlLnByb3RvEg9mdWxjcnVtLmNvc3QudjEiRgoTQ3JlYXRlQnVkZ2V0UmVxdWVzdBIvCgZidWRnZXQYASABKAsyFy5mdWxjcnVtLmNvc3QudjEuQnVkZ2V0Qga6SAPIAQEiPwoUQ3JlYXRlQnVkZ2V0UmVzcG9uc2USJwoGYnVkZ2V0GAEgASgLMhcuZnVsY3J1bS5jb3N0LnYxLkJ1ZGdldCJRChBHZXRCdWRnZXRSZXF1ZXN0Ej0KCWJ1ZGdldF9pZBgBIAEoCUIqukgnyAEBciIYgAEyHV5bQS1aYS16MC05XVtBLVphLXowLTlfLjotXSokIjwKEUdldEJ1ZGdldFJlc3BvbnNlEicKBmJ1ZGdldBgBIAEoCzIXLmZ1bGNydW0uY29zdC52MS5CdWRnZXQivgIKE1VwZGF0ZUJ1ZGdldFJlcXVlc3QSLwoGYnVkZ2V0GAEgASgLMhcuZnVsY3J1bS5jb3N0LnYxLkJ1ZGdldEIGukgDyAEBEpoBCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2tCabpIZsgBAeIBYBIEbmFtZRILZGVzY3JpcHRpb24SBHRhZ3MSBmxpbWl0cxIKdGhyZXNob2xkcxIGcGVyaW9kEhVjdXN0b21fcGVyaW9kX3NlY29uZHMSBnN0YXR1cxIKaGFyZF9saW1pdDpZukhWGlQKF3VwZGF0ZV9idWRnZXQuYnVkZ2V0X2lkEhxidWRnZXQuYnVkZ2V0X2lkIGlzIHJlcXVpcmVkGht0aGlzLmJ1ZGdldC5idWRnZXRfaWQgIT0gJyciPwoUVXBkYXRlQnVkZ2V0UmVzcG9uc2USJwoGYnVkZ2V0GAEgASgLMhcuZnVsY3J1bS5jb3N0LnYxLkJ1ZGdldCJUChNEZWxldGVCdWRnZXRSZXF1ZXN0Ej0KCWJ1ZGdldF9pZBgBIAEoCUIqukgnyAEBciIYgAEyHV5bQS1aYS16MC05XVtBLVphLXowLTlfLjotXSokIhYKFERlbGV0ZUJ1ZGdldFJlc3BvbnNlIokCChJMaXN0QnVkZ2V0c1JlcXVlc3QSPQoJdGVuYW50X2lkGAEgASgJQiq6SCfYAQFyIhiAATIdXltBLVphLXowLTldW0EtWmEtejAtOV8uOi1dKiQSPwoLd29ya2Zsb3dfaWQYAiABKAlCKrpIJ9gBAXIiGIABMh1eW0EtWmEtejAtOV1bQS1aYS16MC05Xy46LV0qJBI2CgZzdGF0dXMYAyABKA4yHC5mdWxjcnVtLmNvc3QudjEuQnVkZ2V0U3RhdGVCCLpIBYIBAhABEh0KCXBhZ2Vfc2l6ZRgEIAEoBUIKukgHGgUY6AcoABIcCgpwYWdlX3Rva2VuGAUgASgJQgi6SAVyAxiACCJYChNMaXN0QnVkZ2V0c1Jlc3BvbnNlEigKB2J1ZGdldHMYASADKAsyFy5mdWxjcnVtLmNvc3QudjEuQnVkZ2V0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJXChZHZXRCdWRnZXRTdGF0dXNSZXF1ZXN0Ej0KCWJ1ZGdldF9pZBgBIAEoCUIqukgnyAEBciIYgAEyHV5bQS1aYS16MC05XVtBLVphLXowLTlfLjotXSokIkgKF0dldEJ1ZGdldFN0YXR1c1Jlc3BvbnNlEi0KBnN0YXR1cxgBIAEoCzIdLmZ1bGNydW0uY29zdC52MS5CdWRnZXRTdGF0dXMiWAoVR2V0Q29zdFN1bW1hcnlSZXF1ZXN0Ej8KC2VudmVsb3BlX2lkGAEgASgJQiq6SCfIAQFyIhiAATIdXltBLVphLXowLTldW0EtWmEtejAtOV8uOi1dKiQiRwoWR2V0Q29zdFN1bW1hcnlSZXNwb25zZRItCgdzdW1tYXJ5GAEgASgLMhwuZnVsY3J1bS5jb3N0LnYxLkNvc3RTdW1tYXJ5Is0DChZHZXRTcGVuZFN1bW1hcnlSZXF1ZXN0Ej0KCXRlbmFudF9pZBgBIAEoCUIqukgn2AEBciIYgAEyHV5bQS1aYS16MC05XVtBLVphLXowLTlfLjotXSokEj8KC3dvcmtmbG93X2lkGAIgASgJQiq6SCfYAQFyIhiAATIdXltBLVphLXowLTldW0EtWmEtejAtOV8uOi1dKiQSLgoKc3RhcnRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjkKCGdyb3VwX2J5GAUgASgOMh0uZnVsY3J1bS5jb3N0LnYxLlNwZW5kR3JvdXBCeUIIukgFggECEAE6mQG6SJUBGpIBChxnZXRfc3BlbmRfc3VtbWFyeS50aW1lX3JhbmdlEiFlbmRfdGltZSBtdXN0IGJlIGFmdGVyIHN0YXJ0X3RpbWUaTyFoYXModGhpcy5zdGFydF90aW1lKSB8fCAhaGFzKHRoaXMuZW5kX3RpbWUpIHx8IHRoaXMuZW5kX3RpbWUgPiB0aGlzLnN0YXJ0X3RpbWUiSQoXR2V0U3BlbmRTdW1tYXJ5UmVzcG9uc2USLgoHc3VtbWFyeRgBIAEoCzIdLmZ1bGNydW0uY29zdC52MS5TcGVuZFN1bW1hcnki4gMKElByZWRpY3RDb3N0UmVxdWVzdBI9Cgl0ZW5hbnRfaWQYASABKAlCKrpIJ9gBAXIiGIABMh1eW0EtWmEtejAtOV1bQS1aYS16MC05Xy46LV0qJBI/Cgt3b3JrZmxvd19pZBgCIAEoCUIqukgn2AEBciIYgAEyHV5bQS1aYS16MC05XVtBLVphLXowLTlfLjotXSokEhwKCG1vZGVsX2lkGAMgASgJQgq6SAdyBRABGIACEh0KCmlucHV0X3RleHQYBCABKAlCCbpIBnIEKICAEBInChZlc3RpbWF0ZWRfaW5wdXRfdG9rZW5zGAUgASgDQge6SAQiAigAEicKFmV4cGVjdGVkX291dHB1dF90b2tlbnMYBiABKANCB7pIBCICKAASPQoJYnVkZ2V0X2lkGAcgASgJQiq6SCfYAQFyIhiAATIdXltBLVphLXowLTldW0EtWmEtejAtOV8uOi1dKiQ6frpIexp5ChJwcmVkaWN0X2Nvc3QuaW5wdXQSKWdpdmUgaW5wdXRfdGV4dCBvciBlc3RpbWF0ZWRfaW5wdXRfdG9rZW5zGjh0aGlzLmlucHV0X3RleHQgIT0gJycgfHwgdGhpcy5lc3RpbWF0ZWRfaW5wdXRfdG9rZW5zID4gMCKeAgoTUHJlZGljdENvc3RSZXNwb25zZRIeChZlc3RpbWF0ZWRfaW5wdXRfdG9rZW5zGAEgASgDEh8KF2VzdGltYXRlZF9vdXRwdXRfdG9rZW5zGAIgASgDEh4KFmVzdGltYXRlZF90b3RhbF90b2tlbnMYAyABKAMSGgoSZXN0aW1hdGVkX2Nvc3RfdXNkGAQgASgBEhIKCmNvbmZpZGVuY2UYBSABKAESFgoOY29zdF9sb3dlcl91c2QYBiABKAESFgoOY29zdF91cHBlcl91c2QYByABKAESEQoJYnVkZ2V0X2lkGAggASgJEhUKDXdpdGhpbl9idWRnZXQYCSABKAgSHAoUYnVkZ2V0X3JlbWFpbmluZ191c2QYCiABKAEy+QYKC0Nvc3RTZXJ2aWNlElsKDENyZWF0ZUJ1ZGdldBIkLmZ1bGNydW0uY29zdC52MS5DcmVhdGVCdWRnZXRSZXF1ZXN0GiUuZnVsY3J1bS5jb3N0LnYxLkNyZWF0ZUJ1ZGdldFJlc3BvbnNlElcKCUdldEJ1ZGdldBIhLmZ1bGNydW0uY29zdC52MS5HZXRCdWRnZXRSZXF1ZXN0GiIuZnVsY3J1bS5jb3N0LnYxLkdldEJ1ZGdldFJlc3BvbnNlIgOQAgESWwoMVXBkYXRlQnVkZ2V0EiQuZnVsY3J1bS5jb3N0LnYxLlVwZGF0ZUJ1ZGdldFJlcXVlc3QaJS5mdWxjcnVtLmNvc3QudjEuVXBkYXRlQnVkZ2V0UmVzcG9uc2USWwoMRGVsZXRlQnVkZ2V0EiQuZnVsY3J1bS5jb3N0LnYxLkRlbGV0ZUJ1ZGdldFJlcXVlc3QaJS5mdWxjcnVtLmNvc3QudjEuRGVsZXRlQnVkZ2V0UmVzcG9uc2USXQoLTGlzdEJ1ZGdldHMSIy5mdWxjcnVtLmNvc3QudjEuTGlzdEJ1ZGdldHNSZXF1ZXN0GiQuZnVsY3J1bS5jb3N0LnYxLkxpc3RCdWRnZXRzUmVzcG9uc2UiA5ACARJpCg9HZXRCdWRnZXRTdGF0dXMSJy5mdWxjcnVtLmNvc3QudjEuR2V0QnVkZ2V0U3RhdHVzUmVxdWVzdBooLmZ1bGNydW0uY29zdC52MS5HZXRCdWRnZXRTdGF0dXNSZXNwb25zZSIDkAIBEmYKDkdldENvc3RTdW1tYXJ5EiYuZnVsY3J1bS5jb3N0LnYxLkdldENvc3RTdW1tYXJ5UmVxdWVzdBonLmZ1bGNydW0uY29zdC52MS5HZXRDb3N0U3VtbWFyeVJlc3BvbnNlIgOQAgESaQoPR2V0U3BlbmRTdW1tYXJ5EicuZnVsY3J1bS5jb3N0LnYxLkdldFNwZW5kU3VtbWFyeVJlcXVlc3QaKC5mdWxjcnVtLmNvc3QudjEuR2V0U3BlbmRTdW1tYXJ5UmVzcG9uc2UiA5ACARJdCgtQcmVkaWN0Q29zdBIjLmZ1bGNydW0uY29zdC52MS5QcmVkaWN0Q29zdFJlcXVlc3QaJC5mdWxjcnVtLmNvc3QudjEuUHJlZGljdENvc3RSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_buf_validate_validate, file_fulcrum_cost_v1_budget, file_fulcrum_cost_v1_spend, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("CiJmdWxjcnVtL2Nvc3QvdjEvY29zdF9zZXJ2aWNlLnByb3RvEg9mdWxjcnVtLmNvc3QudjEitgYKElJlY29yZFVzYWdlUmVxdWVzdBIjCg5yZXNlcnZhdGlvbl9pZBgBIAEoCUILukgI2AEBcgMYgAESPwoLZW52ZWxvcGVfaWQYAiABKAlCKrpIJ9gBAXIiGIABMh1eW0EtWmEtejAtOV1bQS1aYS16MC05Xy46LV0qJBI/Cgt3b3JrZmxvd19pZBgDIAEoCUIqukgn2AEBciIYgAEyHV5bQS1aYS16MC05XVtBLVphLXowLTlfLjotXSokEhoKCG1vZGVsX2lkGAQgASgJQgi6SAVyAxiAAhIjCgxpbnB1dF90b2tlbnMYBSABKANCDbpICiIIGICU69wDKAASJAoNb3V0cHV0X3Rva2VucxgGIAEoA0INukgKIggYgJTr3AMoABIwCghjb3N0X3VzZBgHIAEoAUIZukgWEhRAARkAAAAAAGr4QCkAAAAAAAAAAEgAiAEBEh4KCWxsbV9jYWxscxgIIAEoBUILukgIGgYYoI0GKAASHwoKdG9vbF9jYWxscxgJIAEoBUILukgIGgYYoI0GKAASQQoOZXhlY3V0aW9uX3RpbWUYCiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CDrpIC6oBCCIECID1JDIAEiEKD2lkZW1wb3RlbmN5X2tleRgLIAEoCUIIukgFcgMYgAISLwoLb2NjdXJyZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wOvoBukj2ARrzAQoWcmVjb3JkX3VzYWdlLnNvbWV0aGluZxJIcmVjb3JkIHNvbWUgdXNhZ2U6IHRva2VucywgY29zdCwgTExNIGNhbGxzLCB0b29sIGNhbGxzIG9yIGV4ZWN1dGlvbiB0aW1lGo4BdGhpcy5pbnB1dF90b2tlbnMgPiAwIHx8IHRoaXMub3V0cHV0X3Rva2VucyA+IDAgfHwgaGFzKHRoaXMuY29zdF91c2QpIHx8IHRoaXMubGxtX2NhbGxzID4gMCB8fCB0aGlzLnRvb2xfY2FsbHMgPiAwIHx8IGhhcyh0aGlzLmV4ZWN1dGlvbl90aW1lKUILCglfY29zdF91c2QibgoTUmVjb3JkVXNhZ2VSZXNwb25zZRIVCg1jb3N0X2V2ZW50X2lkGAEgASgJEhAKCGNvc3RfdXNkGAIgASgBEi4KB2J1ZGdldHMYAyADKAsyHS5mdWxjcnVtLmNvc3QudjEuQnVkZ2V0U3RhdHVzIuMBCgpNb2RlbFByaWNlEhwKCG1vZGVsX2lkGAEgASgJQgq6SAdyBRABGIACEjgKFWlucHV0X3VzZF9wZXJfbWlsbGlvbhgCIAEoAUIZukgWEhRAARkAAAAAAGr4QCkAAAAAAAAAABI5ChZvdXRwdXRfdXNkX3Blcl9taWxsaW9uGAMgASgBQhm6SBYSFEABGQAAAAAAavhAKQAAAAAAAAAAEhIKCmlzX2RlZmF1bHQYBCABKAgSLgoKdXBkYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiGAoWTGlzdE1vZGVsUHJpY2VzUmVxdWVzdCJ1ChdMaXN0TW9kZWxQcmljZXNSZXNwb25zZRIrCgZwcmljZXMYASADKAsyGy5mdWxjcnVtLmNvc3QudjEuTW9kZWxQcmljZRItCghmYWxsYmFjaxgCIAEoCzIbLmZ1bGNydW0uY29zdC52MS5Nb2RlbFByaWNlIkoKFFNldE1vZGVsUHJpY2VSZXF1ZXN0EjIKBXByaWNlGAEgASgLMhsuZnVsY3J1bS5jb3N0LnYxLk1vZGVsUHJpY2VCBrpIA8gBASJDChVTZXRNb2RlbFByaWNlUmVzcG9uc2USKgoFcHJpY2UYASABKAsyGy5mdWxjcnVtLmNvc3QudjEuTW9kZWxQcmljZSI3ChdEZWxldGVNb2RlbFByaWNlUmVxdWVzdBIcCghtb2RlbF9pZBgBIAEoCUIKukgHcgUQARiAAiIaChhEZWxldGVNb2RlbFByaWNlUmVzcG9uc2UiRgoTQ3JlYXRlQnVkZ2V0UmVxdWVzdBIvCgZidWRnZXQYASABKAsyFy5mdWxjcnVtLmNvc3QudjEuQnVkZ2V0Qga6SAPIAQEiPwoUQ3JlYXRlQnVkZ2V0UmVzcG9uc2USJwoGYnVkZ2V0GAEgASgLMhcuZnVsY3J1bS5jb3N0LnYxLkJ1ZGdldCJRChBHZXRCdWRnZXRSZXF1ZXN0Ej0KCWJ1ZGdldF9pZBgBIAEoCUIqukgnyAEBciIYgAEyHV5bQS1aYS16MC05XVtBLVphLXowLTlfLjotXSokIjwKEUdldEJ1ZGdldFJlc3BvbnNlEicKBmJ1ZGdldBgBIAEoCzIXLmZ1bGNydW0uY29zdC52MS5CdWRnZXQivgIKE1VwZGF0ZUJ1ZGdldFJlcXVlc3QSLwoGYnVkZ2V0GAEgASgLMhcuZnVsY3J1bS5jb3N0LnYxLkJ1ZGdldEIGukgDyAEBEpoBCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2tCabpIZsgBAeIBYBIEbmFtZRILZGVzY3JpcHRpb24SBHRhZ3MSBmxpbWl0cxIKdGhyZXNob2xkcxIGcGVyaW9kEhVjdXN0b21fcGVyaW9kX3NlY29uZHMSBnN0YXR1cxIKaGFyZF9saW1pdDpZukhWGlQKF3VwZGF0ZV9idWRnZXQuYnVkZ2V0X2lkEhxidWRnZXQuYnVkZ2V0X2lkIGlzIHJlcXVpcmVkGht0aGlzLmJ1ZGdldC5idWRnZXRfaWQgIT0gJyciPwoUVXBkYXRlQnVkZ2V0UmVzcG9uc2USJwoGYnVkZ2V0GAEgASgLMhcuZnVsY3J1bS5jb3N0LnYxLkJ1ZGdldCJUChNEZWxldGVCdWRnZXRSZXF1ZXN0Ej0KCWJ1ZGdldF9pZBgBIAEoCUIqukgnyAEBciIYgAEyHV5bQS1aYS16MC05XVtBLVphLXowLTlfLjotXSokIhYKFERlbGV0ZUJ1ZGdldFJlc3BvbnNlIsoCChJMaXN0QnVkZ2V0c1JlcXVlc3QSPQoJdGVuYW50X2lkGAEgASgJQiq6SCfYAQFyIhiAATIdXltBLVphLXowLTldW0EtWmEtejAtOV8uOi1dKiQSPwoLd29ya2Zsb3dfaWQYAiABKAlCKrpIJ9gBAXIiGIABMh1eW0EtWmEtejAtOV1bQS1aYS16MC05Xy46LV0qJBI2CgZzdGF0dXMYAyABKA4yHC5mdWxjcnVtLmNvc3QudjEuQnVkZ2V0U3RhdGVCCLpIBYIBAhABEh0KCXBhZ2Vfc2l6ZRgEIAEoBUIKukgHGgUY6AcoABIcCgpwYWdlX3Rva2VuGAUgASgJQgi6SAVyAxiACBI/CgtlbnZlbG9wZV9pZBgGIAEoCUIqukgn2AEBciIYgAEyHV5bQS1aYS16MC05XVtBLVphLXowLTlfLjotXSokIlgKE0xpc3RCdWRnZXRzUmVzcG9uc2USKAoHYnVkZ2V0cxgBIAMoCzIXLmZ1bGNydW0uY29zdC52MS5CdWRnZXQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlcKFkdldEJ1ZGdldFN0YXR1c1JlcXVlc3QSPQoJYnVkZ2V0X2lkGAEgASgJQiq6SCfIAQFyIhiAATIdXltBLVphLXowLTldW0EtWmEtejAtOV8uOi1dKiQiSAoXR2V0QnVkZ2V0U3RhdHVzUmVzcG9uc2USLQoGc3RhdHVzGAEgASgLMh0uZnVsY3J1bS5jb3N0LnYxLkJ1ZGdldFN0YXR1cyJYChVHZXRDb3N0U3VtbWFyeVJlcXVlc3QSPwoLZW52ZWxvcGVfaWQYASABKAlCKrpIJ8gBAXIiGIABMh1eW0EtWmEtejAtOV1bQS1aYS16MC05Xy46LV0qJCJHChZHZXRDb3N0U3VtbWFyeVJlc3BvbnNlEi0KB3N1bW1hcnkYASABKAsyHC5mdWxjcnVtLmNvc3QudjEuQ29zdFN1bW1hcnkizQMKFkdldFNwZW5kU3VtbWFyeVJlcXVlc3QSPQoJdGVuYW50X2lkGAEgASgJQiq6SCfYAQFyIhiAATIdXltBLVphLXowLTldW0EtWmEtejAtOV8uOi1dKiQSPwoLd29ya2Zsb3dfaWQYAiABKAlCKrpIJ9gBAXIiGIABMh1eW0EtWmEtejAtOV1bQS1aYS16MC05Xy46LV0qJBIuCgpzdGFydF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOQoIZ3JvdXBfYnkYBSABKA4yHS5mdWxjcnVtLmNvc3QudjEuU3BlbmRHcm91cEJ5Qgi6SAWCAQIQATqZAbpIlQEakgEKHGdldF9zcGVuZF9zdW1tYXJ5LnRpbWVfcmFuZ2USIWVuZF90aW1lIG11c3QgYmUgYWZ0ZXIgc3RhcnRfdGltZRpPIWhhcyh0aGlzLnN0YXJ0X3RpbWUpIHx8ICFoYXModGhpcy5lbmRfdGltZSkgfHwgdGhpcy5lbmRfdGltZSA+IHRoaXMuc3RhcnRfdGltZSJJChdHZXRTcGVuZFN1bW1hcnlSZXNwb25zZRIuCgdzdW1tYXJ5GAEgASgLMh0uZnVsY3J1bS5jb3N0LnYxLlNwZW5kU3VtbWFyeSLiAwoSUHJlZGljdENvc3RSZXF1ZXN0Ej0KCXRlbmFudF9pZBgBIAEoCUIqukgn2AEBciIYgAEyHV5bQS1aYS16MC05XVtBLVphLXowLTlfLjotXSokEj8KC3dvcmtmbG93X2lkGAIgASgJQiq6SCfYAQFyIhiAATIdXltBLVphLXowLTldW0EtWmEtejAtOV8uOi1dKiQSHAoIbW9kZWxfaWQYAyABKAlCCrpIB3IFEAEYgAISHQoKaW5wdXRfdGV4dBgEIAEoCUIJukgGcgQogIAQEicKFmVzdGltYXRlZF9pbnB1dF90b2tlbnMYBSABKANCB7pIBCICKAASJwoWZXhwZWN0ZWRfb3V0cHV0X3Rva2VucxgGIAEoA0IHukgEIgIoABI9CglidWRnZXRfaWQYByABKAlCKrpIJ9gBAXIiGIABMh1eW0EtWmEtejAtOV1bQS1aYS16MC05Xy46LV0qJDp+ukh7GnkKEnByZWRpY3RfY29zdC5pbnB1dBIpZ2l2ZSBpbnB1dF90ZXh0IG9yIGVzdGltYXRlZF9pbnB1dF90b2tlbnMaOHRoaXMuaW5wdXRfdGV4dCAhPSAnJyB8fCB0aGlzLmVzdGltYXRlZF9pbnB1dF90b2tlbnMgPiAwIp4CChNQcmVkaWN0Q29zdFJlc3BvbnNlEh4KFmVzdGltYXRlZF9pbnB1dF90b2tlbnMYASABKAMSHwoXZXN0aW1hdGVkX291dHB1dF90b2tlbnMYAiABKAMSHgoWZXN0aW1hdGVkX3RvdGFsX3Rva2VucxgDIAEoAxIaChJlc3RpbWF0ZWRfY29zdF91c2QYBCABKAESEgoKY29uZmlkZW5jZRgFIAEoARIWCg5jb3N0X2xvd2VyX3VzZBgGIAEoARIWCg5jb3N0X3VwcGVyX3VzZBgHIAEoARIRCglidWRnZXRfaWQYCCABKAkSFQoNd2l0aGluX2J1ZGdldBgJIAEoCBIcChRidWRnZXRfcmVtYWluaW5nX3VzZBgKIAEoATKHCgoLQ29zdFNlcnZpY2USWwoMQ3JlYXRlQnVkZ2V0EiQuZnVsY3J1bS5jb3N0LnYxLkNyZWF0ZUJ1ZGdldFJlcXVlc3QaJS5mdWxjcnVtLmNvc3QudjEuQ3JlYXRlQnVkZ2V0UmVzcG9uc2USVwoJR2V0QnVkZ2V0EiEuZnVsY3J1bS5jb3N0LnYxLkdldEJ1ZGdldFJlcXVlc3QaIi5mdWxjcnVtLmNvc3QudjEuR2V0QnVkZ2V0UmVzcG9uc2UiA5ACARJbCgxVcGRhdGVCdWRnZXQSJC5mdWxjcnVtLmNvc3QudjEuVXBkYXRlQnVkZ2V0UmVxdWVzdBolLmZ1bGNydW0uY29zdC52MS5VcGRhdGVCdWRnZXRSZXNwb25zZRJbCgxEZWxldGVCdWRnZXQSJC5mdWxjcnVtLmNvc3QudjEuRGVsZXRlQnVkZ2V0UmVxdWVzdBolLmZ1bGNydW0uY29zdC52MS5EZWxldGVCdWRnZXRSZXNwb25zZRJdCgtMaXN0QnVkZ2V0cxIjLmZ1bGNydW0uY29zdC52MS5MaXN0QnVkZ2V0c1JlcXVlc3QaJC5mdWxjcnVtLmNvc3QudjEuTGlzdEJ1ZGdldHNSZXNwb25zZSIDkAIBEmkKD0dldEJ1ZGdldFN0YXR1cxInLmZ1bGNydW0uY29zdC52MS5HZXRCdWRnZXRTdGF0dXNSZXF1ZXN0GiguZnVsY3J1bS5jb3N0LnYxLkdldEJ1ZGdldFN0YXR1c1Jlc3BvbnNlIgOQAgESZgoOR2V0Q29zdFN1bW1hcnkSJi5mdWxjcnVtLmNvc3QudjEuR2V0Q29zdFN1bW1hcnlSZXF1ZXN0GicuZnVsY3J1bS5jb3N0LnYxLkdldENvc3RTdW1tYXJ5UmVzcG9uc2UiA5ACARJpCg9HZXRTcGVuZFN1bW1hcnkSJy5mdWxjcnVtLmNvc3QudjEuR2V0U3BlbmRTdW1tYXJ5UmVxdWVzdBooLmZ1bGNydW0uY29zdC52MS5HZXRTcGVuZFN1bW1hcnlSZXNwb25zZSIDkAIBEl0KC1ByZWRpY3RDb3N0EiMuZnVsY3J1bS5jb3N0LnYxLlByZWRpY3RDb3N0UmVxdWVzdBokLmZ1bGNydW0uY29zdC52MS5QcmVkaWN0Q29zdFJlc3BvbnNlIgOQAgESWAoLUmVjb3JkVXNhZ2USIy5mdWxjcnVtLmNvc3QudjEuUmVjb3JkVXNhZ2VSZXF1ZXN0GiQuZnVsY3J1bS5jb3N0LnYxLlJlY29yZFVzYWdlUmVzcG9uc2USaQoPTGlzdE1vZGVsUHJpY2VzEicuZnVsY3J1bS5jb3N0LnYxLkxpc3RNb2RlbFByaWNlc1JlcXVlc3QaKC5mdWxjcnVtLmNvc3QudjEuTGlzdE1vZGVsUHJpY2VzUmVzcG9uc2UiA5ACARJeCg1TZXRNb2RlbFByaWNlEiUuZnVsY3J1bS5jb3N0LnYxLlNldE1vZGVsUHJpY2VSZXF1ZXN0GiYuZnVsY3J1bS5jb3N0LnYxLlNldE1vZGVsUHJpY2VSZXNwb25zZRJnChBEZWxldGVNb2RlbFByaWNlEiguZnVsY3J1bS5jb3N0LnYxLkRlbGV0ZU1vZGVsUHJpY2VSZXF1ZXN0GikuZnVsY3J1bS5jb3N0LnYxLkRlbGV0ZU1vZGVsUHJpY2VSZXNwb25zZWIGcHJvdG8z", [file_buf_validate_validate, file_fulcrum_cost_v1_budget, file_fulcrum_cost_v1_spend, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+
+/**
+ * @generated from message fulcrum.cost.v1.RecordUsageRequest
+ */
+export type RecordUsageRequest = Message<"fulcrum.cost.v1.RecordUsageRequest"> & {
+  /**
+   * From the decision (CheckPolicyResponse.budget.reservation_id); empty for usage
+   * no decision reserved.
+   *
+   * @generated from field: string reservation_id = 1;
+   */
+  reservationId: string;
+
+  /**
+   * @generated from field: string envelope_id = 2;
+   */
+  envelopeId: string;
+
+  /**
+   * @generated from field: string workflow_id = 3;
+   */
+  workflowId: string;
+
+  /**
+   * @generated from field: string model_id = 4;
+   */
+  modelId: string;
+
+  /**
+   * At most a billion tokens per call: more is a mistake, not usage.
+   *
+   * @generated from field: int64 input_tokens = 5;
+   */
+  inputTokens: bigint;
+
+  /**
+   * @generated from field: int64 output_tokens = 6;
+   */
+  outputTokens: bigint;
+
+  /**
+   * The call's cost; unset: computed from the tenant's price for model_id.
+   *
+   * @generated from field: optional double cost_usd = 7;
+   */
+  costUsd?: number | undefined;
+
+  /**
+   * @generated from field: int32 llm_calls = 8;
+   */
+  llmCalls: number;
+
+  /**
+   * @generated from field: int32 tool_calls = 9;
+   */
+  toolCalls: number;
+
+  /**
+   * @generated from field: google.protobuf.Duration execution_time = 10;
+   */
+  executionTime?: Duration | undefined;
+
+  /**
+   * Usage without a reservation: a retry with the same key is recorded once.
+   *
+   * @generated from field: string idempotency_key = 11;
+   */
+  idempotencyKey: string;
+
+  /**
+   * When the usage happened; default now. Must be within the last 7 days.
+   *
+   * @generated from field: google.protobuf.Timestamp occurred_at = 12;
+   */
+  occurredAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message fulcrum.cost.v1.RecordUsageRequest.
+ * Use `create(RecordUsageRequestSchema)` to create a new message.
+ */
+export const RecordUsageRequestSchema: GenMessage<RecordUsageRequest> = /*@__PURE__*/
+  messageDesc(file_fulcrum_cost_v1_cost_service, 0);
+
+/**
+ * @generated from message fulcrum.cost.v1.RecordUsageResponse
+ */
+export type RecordUsageResponse = Message<"fulcrum.cost.v1.RecordUsageResponse"> & {
+  /**
+   * @generated from field: string cost_event_id = 1;
+   */
+  costEventId: string;
+
+  /**
+   * @generated from field: double cost_usd = 2;
+   */
+  costUsd: number;
+
+  /**
+   * Every budget the usage was counted against, after counting it.
+   *
+   * @generated from field: repeated fulcrum.cost.v1.BudgetStatus budgets = 3;
+   */
+  budgets: BudgetStatus[];
+};
+
+/**
+ * Describes the message fulcrum.cost.v1.RecordUsageResponse.
+ * Use `create(RecordUsageResponseSchema)` to create a new message.
+ */
+export const RecordUsageResponseSchema: GenMessage<RecordUsageResponse> = /*@__PURE__*/
+  messageDesc(file_fulcrum_cost_v1_cost_service, 1);
+
+/**
+ * ModelPrice is the price of one model, per million tokens.
+ *
+ * @generated from message fulcrum.cost.v1.ModelPrice
+ */
+export type ModelPrice = Message<"fulcrum.cost.v1.ModelPrice"> & {
+  /**
+   * @generated from field: string model_id = 1;
+   */
+  modelId: string;
+
+  /**
+   * @generated from field: double input_usd_per_million = 2;
+   */
+  inputUsdPerMillion: number;
+
+  /**
+   * @generated from field: double output_usd_per_million = 3;
+   */
+  outputUsdPerMillion: number;
+
+  /**
+   * True for a built-in default the tenant has not overridden.
+   *
+   * @generated from field: bool is_default = 4;
+   */
+  isDefault: boolean;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp updated_at = 5;
+   */
+  updatedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message fulcrum.cost.v1.ModelPrice.
+ * Use `create(ModelPriceSchema)` to create a new message.
+ */
+export const ModelPriceSchema: GenMessage<ModelPrice> = /*@__PURE__*/
+  messageDesc(file_fulcrum_cost_v1_cost_service, 2);
+
+/**
+ * @generated from message fulcrum.cost.v1.ListModelPricesRequest
+ */
+export type ListModelPricesRequest = Message<"fulcrum.cost.v1.ListModelPricesRequest"> & {
+};
+
+/**
+ * Describes the message fulcrum.cost.v1.ListModelPricesRequest.
+ * Use `create(ListModelPricesRequestSchema)` to create a new message.
+ */
+export const ListModelPricesRequestSchema: GenMessage<ListModelPricesRequest> = /*@__PURE__*/
+  messageDesc(file_fulcrum_cost_v1_cost_service, 3);
+
+/**
+ * @generated from message fulcrum.cost.v1.ListModelPricesResponse
+ */
+export type ListModelPricesResponse = Message<"fulcrum.cost.v1.ListModelPricesResponse"> & {
+  /**
+   * @generated from field: repeated fulcrum.cost.v1.ModelPrice prices = 1;
+   */
+  prices: ModelPrice[];
+
+  /**
+   * The price used for a model with no entry (per million tokens, input and output).
+   *
+   * @generated from field: fulcrum.cost.v1.ModelPrice fallback = 2;
+   */
+  fallback?: ModelPrice | undefined;
+};
+
+/**
+ * Describes the message fulcrum.cost.v1.ListModelPricesResponse.
+ * Use `create(ListModelPricesResponseSchema)` to create a new message.
+ */
+export const ListModelPricesResponseSchema: GenMessage<ListModelPricesResponse> = /*@__PURE__*/
+  messageDesc(file_fulcrum_cost_v1_cost_service, 4);
+
+/**
+ * @generated from message fulcrum.cost.v1.SetModelPriceRequest
+ */
+export type SetModelPriceRequest = Message<"fulcrum.cost.v1.SetModelPriceRequest"> & {
+  /**
+   * @generated from field: fulcrum.cost.v1.ModelPrice price = 1;
+   */
+  price?: ModelPrice | undefined;
+};
+
+/**
+ * Describes the message fulcrum.cost.v1.SetModelPriceRequest.
+ * Use `create(SetModelPriceRequestSchema)` to create a new message.
+ */
+export const SetModelPriceRequestSchema: GenMessage<SetModelPriceRequest> = /*@__PURE__*/
+  messageDesc(file_fulcrum_cost_v1_cost_service, 5);
+
+/**
+ * @generated from message fulcrum.cost.v1.SetModelPriceResponse
+ */
+export type SetModelPriceResponse = Message<"fulcrum.cost.v1.SetModelPriceResponse"> & {
+  /**
+   * @generated from field: fulcrum.cost.v1.ModelPrice price = 1;
+   */
+  price?: ModelPrice | undefined;
+};
+
+/**
+ * Describes the message fulcrum.cost.v1.SetModelPriceResponse.
+ * Use `create(SetModelPriceResponseSchema)` to create a new message.
+ */
+export const SetModelPriceResponseSchema: GenMessage<SetModelPriceResponse> = /*@__PURE__*/
+  messageDesc(file_fulcrum_cost_v1_cost_service, 6);
+
+/**
+ * @generated from message fulcrum.cost.v1.DeleteModelPriceRequest
+ */
+export type DeleteModelPriceRequest = Message<"fulcrum.cost.v1.DeleteModelPriceRequest"> & {
+  /**
+   * @generated from field: string model_id = 1;
+   */
+  modelId: string;
+};
+
+/**
+ * Describes the message fulcrum.cost.v1.DeleteModelPriceRequest.
+ * Use `create(DeleteModelPriceRequestSchema)` to create a new message.
+ */
+export const DeleteModelPriceRequestSchema: GenMessage<DeleteModelPriceRequest> = /*@__PURE__*/
+  messageDesc(file_fulcrum_cost_v1_cost_service, 7);
+
+/**
+ * @generated from message fulcrum.cost.v1.DeleteModelPriceResponse
+ */
+export type DeleteModelPriceResponse = Message<"fulcrum.cost.v1.DeleteModelPriceResponse"> & {
+};
+
+/**
+ * Describes the message fulcrum.cost.v1.DeleteModelPriceResponse.
+ * Use `create(DeleteModelPriceResponseSchema)` to create a new message.
+ */
+export const DeleteModelPriceResponseSchema: GenMessage<DeleteModelPriceResponse> = /*@__PURE__*/
+  messageDesc(file_fulcrum_cost_v1_cost_service, 8);
 
 /**
  * @generated from message fulcrum.cost.v1.CreateBudgetRequest
@@ -36,7 +290,7 @@ export type CreateBudgetRequest = Message<"fulcrum.cost.v1.CreateBudgetRequest">
  * Use `create(CreateBudgetRequestSchema)` to create a new message.
  */
 export const CreateBudgetRequestSchema: GenMessage<CreateBudgetRequest> = /*@__PURE__*/
-  messageDesc(file_fulcrum_cost_v1_cost_service, 0);
+  messageDesc(file_fulcrum_cost_v1_cost_service, 9);
 
 /**
  * @generated from message fulcrum.cost.v1.CreateBudgetResponse
@@ -53,7 +307,7 @@ export type CreateBudgetResponse = Message<"fulcrum.cost.v1.CreateBudgetResponse
  * Use `create(CreateBudgetResponseSchema)` to create a new message.
  */
 export const CreateBudgetResponseSchema: GenMessage<CreateBudgetResponse> = /*@__PURE__*/
-  messageDesc(file_fulcrum_cost_v1_cost_service, 1);
+  messageDesc(file_fulcrum_cost_v1_cost_service, 10);
 
 /**
  * @generated from message fulcrum.cost.v1.GetBudgetRequest
@@ -70,7 +324,7 @@ export type GetBudgetRequest = Message<"fulcrum.cost.v1.GetBudgetRequest"> & {
  * Use `create(GetBudgetRequestSchema)` to create a new message.
  */
 export const GetBudgetRequestSchema: GenMessage<GetBudgetRequest> = /*@__PURE__*/
-  messageDesc(file_fulcrum_cost_v1_cost_service, 2);
+  messageDesc(file_fulcrum_cost_v1_cost_service, 11);
 
 /**
  * @generated from message fulcrum.cost.v1.GetBudgetResponse
@@ -87,7 +341,7 @@ export type GetBudgetResponse = Message<"fulcrum.cost.v1.GetBudgetResponse"> & {
  * Use `create(GetBudgetResponseSchema)` to create a new message.
  */
 export const GetBudgetResponseSchema: GenMessage<GetBudgetResponse> = /*@__PURE__*/
-  messageDesc(file_fulcrum_cost_v1_cost_service, 3);
+  messageDesc(file_fulcrum_cost_v1_cost_service, 12);
 
 /**
  * @generated from message fulcrum.cost.v1.UpdateBudgetRequest
@@ -111,7 +365,7 @@ export type UpdateBudgetRequest = Message<"fulcrum.cost.v1.UpdateBudgetRequest">
  * Use `create(UpdateBudgetRequestSchema)` to create a new message.
  */
 export const UpdateBudgetRequestSchema: GenMessage<UpdateBudgetRequest> = /*@__PURE__*/
-  messageDesc(file_fulcrum_cost_v1_cost_service, 4);
+  messageDesc(file_fulcrum_cost_v1_cost_service, 13);
 
 /**
  * @generated from message fulcrum.cost.v1.UpdateBudgetResponse
@@ -128,7 +382,7 @@ export type UpdateBudgetResponse = Message<"fulcrum.cost.v1.UpdateBudgetResponse
  * Use `create(UpdateBudgetResponseSchema)` to create a new message.
  */
 export const UpdateBudgetResponseSchema: GenMessage<UpdateBudgetResponse> = /*@__PURE__*/
-  messageDesc(file_fulcrum_cost_v1_cost_service, 5);
+  messageDesc(file_fulcrum_cost_v1_cost_service, 14);
 
 /**
  * @generated from message fulcrum.cost.v1.DeleteBudgetRequest
@@ -145,7 +399,7 @@ export type DeleteBudgetRequest = Message<"fulcrum.cost.v1.DeleteBudgetRequest">
  * Use `create(DeleteBudgetRequestSchema)` to create a new message.
  */
 export const DeleteBudgetRequestSchema: GenMessage<DeleteBudgetRequest> = /*@__PURE__*/
-  messageDesc(file_fulcrum_cost_v1_cost_service, 6);
+  messageDesc(file_fulcrum_cost_v1_cost_service, 15);
 
 /**
  * @generated from message fulcrum.cost.v1.DeleteBudgetResponse
@@ -158,7 +412,7 @@ export type DeleteBudgetResponse = Message<"fulcrum.cost.v1.DeleteBudgetResponse
  * Use `create(DeleteBudgetResponseSchema)` to create a new message.
  */
 export const DeleteBudgetResponseSchema: GenMessage<DeleteBudgetResponse> = /*@__PURE__*/
-  messageDesc(file_fulcrum_cost_v1_cost_service, 7);
+  messageDesc(file_fulcrum_cost_v1_cost_service, 16);
 
 /**
  * @generated from message fulcrum.cost.v1.ListBudgetsRequest
@@ -194,6 +448,11 @@ export type ListBudgetsRequest = Message<"fulcrum.cost.v1.ListBudgetsRequest"> &
    * @generated from field: string page_token = 5;
    */
   pageToken: string;
+
+  /**
+   * @generated from field: string envelope_id = 6;
+   */
+  envelopeId: string;
 };
 
 /**
@@ -201,7 +460,7 @@ export type ListBudgetsRequest = Message<"fulcrum.cost.v1.ListBudgetsRequest"> &
  * Use `create(ListBudgetsRequestSchema)` to create a new message.
  */
 export const ListBudgetsRequestSchema: GenMessage<ListBudgetsRequest> = /*@__PURE__*/
-  messageDesc(file_fulcrum_cost_v1_cost_service, 8);
+  messageDesc(file_fulcrum_cost_v1_cost_service, 17);
 
 /**
  * @generated from message fulcrum.cost.v1.ListBudgetsResponse
@@ -223,7 +482,7 @@ export type ListBudgetsResponse = Message<"fulcrum.cost.v1.ListBudgetsResponse">
  * Use `create(ListBudgetsResponseSchema)` to create a new message.
  */
 export const ListBudgetsResponseSchema: GenMessage<ListBudgetsResponse> = /*@__PURE__*/
-  messageDesc(file_fulcrum_cost_v1_cost_service, 9);
+  messageDesc(file_fulcrum_cost_v1_cost_service, 18);
 
 /**
  * @generated from message fulcrum.cost.v1.GetBudgetStatusRequest
@@ -240,7 +499,7 @@ export type GetBudgetStatusRequest = Message<"fulcrum.cost.v1.GetBudgetStatusReq
  * Use `create(GetBudgetStatusRequestSchema)` to create a new message.
  */
 export const GetBudgetStatusRequestSchema: GenMessage<GetBudgetStatusRequest> = /*@__PURE__*/
-  messageDesc(file_fulcrum_cost_v1_cost_service, 10);
+  messageDesc(file_fulcrum_cost_v1_cost_service, 19);
 
 /**
  * @generated from message fulcrum.cost.v1.GetBudgetStatusResponse
@@ -257,7 +516,7 @@ export type GetBudgetStatusResponse = Message<"fulcrum.cost.v1.GetBudgetStatusRe
  * Use `create(GetBudgetStatusResponseSchema)` to create a new message.
  */
 export const GetBudgetStatusResponseSchema: GenMessage<GetBudgetStatusResponse> = /*@__PURE__*/
-  messageDesc(file_fulcrum_cost_v1_cost_service, 11);
+  messageDesc(file_fulcrum_cost_v1_cost_service, 20);
 
 /**
  * @generated from message fulcrum.cost.v1.GetCostSummaryRequest
@@ -274,7 +533,7 @@ export type GetCostSummaryRequest = Message<"fulcrum.cost.v1.GetCostSummaryReque
  * Use `create(GetCostSummaryRequestSchema)` to create a new message.
  */
 export const GetCostSummaryRequestSchema: GenMessage<GetCostSummaryRequest> = /*@__PURE__*/
-  messageDesc(file_fulcrum_cost_v1_cost_service, 12);
+  messageDesc(file_fulcrum_cost_v1_cost_service, 21);
 
 /**
  * @generated from message fulcrum.cost.v1.GetCostSummaryResponse
@@ -291,7 +550,7 @@ export type GetCostSummaryResponse = Message<"fulcrum.cost.v1.GetCostSummaryResp
  * Use `create(GetCostSummaryResponseSchema)` to create a new message.
  */
 export const GetCostSummaryResponseSchema: GenMessage<GetCostSummaryResponse> = /*@__PURE__*/
-  messageDesc(file_fulcrum_cost_v1_cost_service, 13);
+  messageDesc(file_fulcrum_cost_v1_cost_service, 22);
 
 /**
  * @generated from message fulcrum.cost.v1.GetSpendSummaryRequest
@@ -338,7 +597,7 @@ export type GetSpendSummaryRequest = Message<"fulcrum.cost.v1.GetSpendSummaryReq
  * Use `create(GetSpendSummaryRequestSchema)` to create a new message.
  */
 export const GetSpendSummaryRequestSchema: GenMessage<GetSpendSummaryRequest> = /*@__PURE__*/
-  messageDesc(file_fulcrum_cost_v1_cost_service, 14);
+  messageDesc(file_fulcrum_cost_v1_cost_service, 23);
 
 /**
  * @generated from message fulcrum.cost.v1.GetSpendSummaryResponse
@@ -355,7 +614,7 @@ export type GetSpendSummaryResponse = Message<"fulcrum.cost.v1.GetSpendSummaryRe
  * Use `create(GetSpendSummaryResponseSchema)` to create a new message.
  */
 export const GetSpendSummaryResponseSchema: GenMessage<GetSpendSummaryResponse> = /*@__PURE__*/
-  messageDesc(file_fulcrum_cost_v1_cost_service, 15);
+  messageDesc(file_fulcrum_cost_v1_cost_service, 24);
 
 /**
  * @generated from message fulcrum.cost.v1.PredictCostRequest
@@ -412,7 +671,7 @@ export type PredictCostRequest = Message<"fulcrum.cost.v1.PredictCostRequest"> &
  * Use `create(PredictCostRequestSchema)` to create a new message.
  */
 export const PredictCostRequestSchema: GenMessage<PredictCostRequest> = /*@__PURE__*/
-  messageDesc(file_fulcrum_cost_v1_cost_service, 16);
+  messageDesc(file_fulcrum_cost_v1_cost_service, 25);
 
 /**
  * @generated from message fulcrum.cost.v1.PredictCostResponse
@@ -482,7 +741,7 @@ export type PredictCostResponse = Message<"fulcrum.cost.v1.PredictCostResponse">
  * Use `create(PredictCostResponseSchema)` to create a new message.
  */
 export const PredictCostResponseSchema: GenMessage<PredictCostResponse> = /*@__PURE__*/
-  messageDesc(file_fulcrum_cost_v1_cost_service, 17);
+  messageDesc(file_fulcrum_cost_v1_cost_service, 26);
 
 /**
  * CostService manages budgets and reports and predicts spend. The tenant comes from
@@ -572,6 +831,47 @@ export const CostService: GenService<{
     methodKind: "unary";
     input: typeof PredictCostRequestSchema;
     output: typeof PredictCostResponseSchema;
+  },
+  /**
+   * Settles a decision's reservation with the call's actual usage (or records usage
+   * that had none): one cost_events row; the reservation is released and the usage
+   * counted against every budget that applies. Settling the same reservation (or
+   * idempotency key) twice answers AlreadyExists and counts nothing.
+   *
+   * @generated from rpc fulcrum.cost.v1.CostService.RecordUsage
+   */
+  recordUsage: {
+    methodKind: "unary";
+    input: typeof RecordUsageRequestSchema;
+    output: typeof RecordUsageResponseSchema;
+  },
+  /**
+   * The tenant's model price table: its own prices over the built-in defaults.
+   *
+   * @generated from rpc fulcrum.cost.v1.CostService.ListModelPrices
+   */
+  listModelPrices: {
+    methodKind: "unary";
+    input: typeof ListModelPricesRequestSchema;
+    output: typeof ListModelPricesResponseSchema;
+  },
+  /**
+   * @generated from rpc fulcrum.cost.v1.CostService.SetModelPrice
+   */
+  setModelPrice: {
+    methodKind: "unary";
+    input: typeof SetModelPriceRequestSchema;
+    output: typeof SetModelPriceResponseSchema;
+  },
+  /**
+   * Removes the tenant's own price (the built-in default, if any, applies again).
+   *
+   * @generated from rpc fulcrum.cost.v1.CostService.DeleteModelPrice
+   */
+  deleteModelPrice: {
+    methodKind: "unary";
+    input: typeof DeleteModelPriceRequestSchema;
+    output: typeof DeleteModelPriceResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fulcrum_cost_v1_cost_service, 0);

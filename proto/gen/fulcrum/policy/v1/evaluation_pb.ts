@@ -5,6 +5,8 @@
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
+import type { BudgetState } from "../../cost/v1/budget_pb.js";
+import { file_fulcrum_cost_v1_budget } from "../../cost/v1/budget_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -13,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fulcrum/policy/v1/evaluation.proto.
  */
 export const file_fulcrum_policy_v1_evaluation: GenFile = /*@__PURE__*/
-  fileDesc("CiJmdWxjcnVtL3BvbGljeS92MS9ldmFsdWF0aW9uLnByb3RvEhFmdWxjcnVtLnBvbGljeS52MSKtBgoRRXZhbHVhdGlvbkNvbnRleHQSPQoJdGVuYW50X2lkGAEgASgJQiq6SCfYAQFyIhiAATIdXltBLVphLXowLTldW0EtWmEtejAtOV8uOi1dKiQSPwoLd29ya2Zsb3dfaWQYAiABKAlCKrpIJ9gBAXIiGIABMh1eW0EtWmEtejAtOV1bQS1aYS16MC05Xy46LV0qJBI/CgtlbnZlbG9wZV9pZBgDIAEoCUIqukgn2AEBciIYgAEyHV5bQS1aYS16MC05XVtBLVphLXowLTlfLjotXSokEjsKB3VzZXJfaWQYBCABKAlCKrpIJ9gBAXIiGIABMh1eW0EtWmEtejAtOV1bQS1aYS16MC05Xy46LV0qJBIiCgp1c2VyX3JvbGVzGAUgAygJQg66SAuSAQgQQCIEcgIYQBIxCgVwaGFzZRgGIAEoDjIYLmZ1bGNydW0ucG9saWN5LnYxLlBoYXNlQgi6SAWCAQIQARIaCghtb2RlbF9pZBgHIAEoCUIIukgFcgMYgAISJAoKdG9vbF9uYW1lcxgIIAMoCUIQukgNkgEKEIABIgVyAxiAAhIdCgppbnB1dF90ZXh0GAkgASgJQgm6SAZyBCiAgBASHgoLb3V0cHV0X3RleHQYCiABKAlCCbpIBnIEKICAEBJgCgphdHRyaWJ1dGVzGAsgAygLMjQuZnVsY3J1bS5wb2xpY3kudjEuRXZhbHVhdGlvbkNvbnRleHQuQXR0cmlidXRlc0VudHJ5Qha6SBOaARAQQCIFcgMYgAEqBXIDGIAgEksKCXRpbWVzdGFtcBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCHLpIGbIBFiIHCP+C0f+vBzILCICSuMOY/v///wESLAoSZXN0aW1hdGVkX2Nvc3RfdXNkGA0gASgBQhC6SA0SC0ABKQAAAAAAAAAAEhgKBmFjdGlvbhgOIAEoCUIIukgFcgMYgAISGAoQZXN0aW1hdGVkX3Rva2VucxgPIAEoDRoxCg9BdHRyaWJ1dGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKzAgoGQWN0aW9uEjcKBHR5cGUYASABKA4yHS5mdWxjcnVtLnBvbGljeS52MS5BY3Rpb25UeXBlQgq6SAeCAQQQASAAElcKCnBhcmFtZXRlcnMYAiADKAsyKS5mdWxjcnVtLnBvbGljeS52MS5BY3Rpb24uUGFyYW1ldGVyc0VudHJ5Qhi6SBWaARIQQCIHcgUQARiAASoFcgMYgCASGQoHbWVzc2FnZRgDIAEoCUIIukgFcgMYgCASNwoIc2V2ZXJpdHkYBCABKA4yGy5mdWxjcnVtLnBvbGljeS52MS5TZXZlcml0eUIIukgFggECEAESEAoIdGVybWluYWwYBSABKAgaMQoPUGFyYW1ldGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi4QEKC01hdGNoZWRSdWxlEg8KB3J1bGVfaWQYASABKAkSEQoJcnVsZV9uYW1lGAIgASgJEi4KCXJ1bGVfdHlwZRgDIAEoDjIbLmZ1bGNydW0ucG9saWN5LnYxLlJ1bGVUeXBlEhAKCHByaW9yaXR5GAQgASgFEhoKEm1hdGNoZWRfY29uZGl0aW9ucxgFIAMoCRItCgZhY3Rpb24YBiABKA4yHS5mdWxjcnVtLnBvbGljeS52MS5BY3Rpb25UeXBlEg4KBnJlYXNvbhgHIAEoCRIRCglwb2xpY3lfaWQYCCABKAkiugUKEEV2YWx1YXRpb25SZXN1bHQSEQoJcG9saWN5X2lkGAEgASgJEhYKDnBvbGljeV92ZXJzaW9uGAIgASgJEi0KCGRlY2lzaW9uGAMgASgOMhsuZnVsY3J1bS5wb2xpY3kudjEuRGVjaXNpb24SNQoNbWF0Y2hlZF9ydWxlcxgEIAMoCzIeLmZ1bGNydW0ucG9saWN5LnYxLk1hdGNoZWRSdWxlEioKB2FjdGlvbnMYBSADKAsyGS5mdWxjcnVtLnBvbGljeS52MS5BY3Rpb24SDwoHbWVzc2FnZRgGIAEoCRJDCghtZXRhZGF0YRgHIAMoCzIxLmZ1bGNydW0ucG9saWN5LnYxLkV2YWx1YXRpb25SZXN1bHQuTWV0YWRhdGFFbnRyeRIwCgxldmFsdWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEh4KFmV2YWx1YXRpb25fZHVyYXRpb25fbXMYCSABKAESDwoHZHJ5X3J1bhgKIAEoCBIxCgx3b3VsZF9kZWNpZGUYCyABKA4yGy5mdWxjcnVtLnBvbGljeS52MS5EZWNpc2lvbhIPCgdyZWFzb25zGAwgAygJEhMKC3BvbGljeV9uYW1lGA0gASgJEjEKBnJlYXNvbhgOIAEoDjIhLmZ1bGNydW0ucG9saWN5LnYxLkRlY2lzaW9uUmVhc29uEjYKC3JhdGVfbGltaXRzGA8gAygLMiEuZnVsY3J1bS5wb2xpY3kudjEuUmF0ZUxpbWl0U3RhdGUSOwoMZmFpbHVyZV9tb2RlGBAgASgLMiUuZnVsY3J1bS5wb2xpY3kudjEuQXBwbGllZEZhaWx1cmVNb2RlGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJmChJBcHBsaWVkRmFpbHVyZU1vZGUSEQoJY29tcG9uZW50GAEgASgJEiwKBG1vZGUYAiABKA4yHi5mdWxjcnVtLnBvbGljeS52MS5GYWlsdXJlTW9kZRIPCgdtZXNzYWdlGAMgASgJItoBCg5SYXRlTGltaXRTdGF0ZRIQCghsaW1pdF9pZBgBIAEoCRINCgVzY29wZRgCIAEoCRIPCgdzdWJqZWN0GAMgASgJEgwKBHVuaXQYBCABKAkSDQoFbGltaXQYBSABKA0SEQoJcmVtYWluaW5nGAYgASgNEiwKCHJlc2V0X2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5yZXRyeV9hZnRlcl9tcxgIIAEoDRIQCghleGNlZWRlZBgJIAEoCBIOCgZmYWlsZWQYCiABKAgqtQEKBVBoYXNlEhUKEVBIQVNFX1VOU1BFQ0lGSUVEEAASFwoTUEhBU0VfUFJFX0VYRUNVVElPThABEhYKElBIQVNFX1BSRV9MTE1fQ0FMTBACEhcKE1BIQVNFX1BPU1RfTExNX0NBTEwQAxIXChNQSEFTRV9QUkVfVE9PTF9DQUxMEAQSGAoUUEhBU0VfUE9TVF9UT09MX0NBTEwQBRIYChRQSEFTRV9QT1NUX0VYRUNVVElPThAGKn0KCERlY2lzaW9uEhgKFERFQ0lTSU9OX1VOU1BFQ0lGSUVEEAASEgoOREVDSVNJT05fQUxMT1cQARIRCg1ERUNJU0lPTl9ERU5ZEAISEQoNREVDSVNJT05fV0FSThADEh0KGURFQ0lTSU9OX1JFUVVJUkVfQVBQUk9WQUwQBCqkAgoKQWN0aW9uVHlwZRIbChdBQ1RJT05fVFlQRV9VTlNQRUNJRklFRBAAEhUKEUFDVElPTl9UWVBFX0FMTE9XEAESFAoQQUNUSU9OX1RZUEVfREVOWRACEhQKEEFDVElPTl9UWVBFX1dBUk4QAxIWChJBQ1RJT05fVFlQRV9NT0RJRlkQBBIYChRBQ1RJT05fVFlQRV9SRURJUkVDVBAFEhUKEUFDVElPTl9UWVBFX0FVRElUEAYSGAoUQUNUSU9OX1RZUEVfVEhST1RUTEUQBxIgChxBQ1RJT05fVFlQRV9SRVFVSVJFX0FQUFJPVkFMEAgSFgoSQUNUSU9OX1RZUEVfTk9USUZZEAkSGQoVQUNUSU9OX1RZUEVfVEVSTUlOQVRFEAoqiAEKCFNldmVyaXR5EhgKFFNFVkVSSVRZX1VOU1BFQ0lGSUVEEAASEQoNU0VWRVJJVFlfSU5GTxABEhAKDFNFVkVSSVRZX0xPVxACEhMKD1NFVkVSSVRZX01FRElVTRADEhEKDVNFVkVSSVRZX0hJR0gQBBIVChFTRVZFUklUWV9DUklUSUNBTBAFKqMCCghSdWxlVHlwZRIZChVSVUxFX1RZUEVfVU5TUEVDSUZJRUQQABISCg5SVUxFX1RZUEVfUkJBQxABEhwKGFJVTEVfVFlQRV9DT05URU5UX0ZJTFRFUhACEhwKGFJVTEVfVFlQRV9UT09MX0FMTE9XTElTVBADEh8KG1JVTEVfVFlQRV9NT0RFTF9SRVNUUklDVElPThAEEhgKFFJVTEVfVFlQRV9SQVRFX0xJTUlUEAUSGgoWUlVMRV9UWVBFX0NPU1RfQ09OVFJPTBAGEhQKEFJVTEVfVFlQRV9DVVNUT00QBxIeChpSVUxFX1RZUEVfVE9PTF9SRVNUUklDVElPThAIEh8KG1JVTEVfVFlQRV9BUFBST1ZBTF9SRVFVSVJFRBAJKrgBCg5EZWNpc2lvblJlYXNvbhIfChtERUNJU0lPTl9SRUFTT05fVU5TUEVDSUZJRUQQABIaChZERUNJU0lPTl9SRUFTT05fUE9MSUNZEAESIAocREVDSVNJT05fUkVBU09OX1JBVEVfTElNSVRFRBACEiYKIkRFQ0lTSU9OX1JFQVNPTl9OT19BQ1RJVkVfUE9MSUNJRVMQAxIfChtERUNJU0lPTl9SRUFTT05fRkFJTF9DTE9TRUQQBCplCgtGYWlsdXJlTW9kZRIcChhGQUlMVVJFX01PREVfVU5TUEVDSUZJRUQQABIcChhGQUlMVVJFX01PREVfRkFJTF9DTE9TRUQQARIaChZGQUlMVVJFX01PREVfRkFJTF9PUEVOEAJiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp]);
+  fileDesc("CiJmdWxjcnVtL3BvbGljeS92MS9ldmFsdWF0aW9uLnByb3RvEhFmdWxjcnVtLnBvbGljeS52MSLLBgoRRXZhbHVhdGlvbkNvbnRleHQSPQoJdGVuYW50X2lkGAEgASgJQiq6SCfYAQFyIhiAATIdXltBLVphLXowLTldW0EtWmEtejAtOV8uOi1dKiQSPwoLd29ya2Zsb3dfaWQYAiABKAlCKrpIJ9gBAXIiGIABMh1eW0EtWmEtejAtOV1bQS1aYS16MC05Xy46LV0qJBI/CgtlbnZlbG9wZV9pZBgDIAEoCUIqukgn2AEBciIYgAEyHV5bQS1aYS16MC05XVtBLVphLXowLTlfLjotXSokEjsKB3VzZXJfaWQYBCABKAlCKrpIJ9gBAXIiGIABMh1eW0EtWmEtejAtOV1bQS1aYS16MC05Xy46LV0qJBIiCgp1c2VyX3JvbGVzGAUgAygJQg66SAuSAQgQQCIEcgIYQBIxCgVwaGFzZRgGIAEoDjIYLmZ1bGNydW0ucG9saWN5LnYxLlBoYXNlQgi6SAWCAQIQARIaCghtb2RlbF9pZBgHIAEoCUIIukgFcgMYgAISJAoKdG9vbF9uYW1lcxgIIAMoCUIQukgNkgEKEIABIgVyAxiAAhIdCgppbnB1dF90ZXh0GAkgASgJQgm6SAZyBCiAgBASHgoLb3V0cHV0X3RleHQYCiABKAlCCbpIBnIEKICAEBJgCgphdHRyaWJ1dGVzGAsgAygLMjQuZnVsY3J1bS5wb2xpY3kudjEuRXZhbHVhdGlvbkNvbnRleHQuQXR0cmlidXRlc0VudHJ5Qha6SBOaARAQQCIFcgMYgAEqBXIDGIAgEksKCXRpbWVzdGFtcBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCHLpIGbIBFiIHCP+C0f+vBzILCICSuMOY/v///wESLAoSZXN0aW1hdGVkX2Nvc3RfdXNkGA0gASgBQhC6SA0SC0ABKQAAAAAAAAAAEhgKBmFjdGlvbhgOIAEoCUIIukgFcgMYgAISGAoQZXN0aW1hdGVkX3Rva2VucxgPIAEoDRIcCglhcmd1bWVudHMYECABKAlCCbpIBnIEKICABBoxCg9BdHRyaWJ1dGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKzAgoGQWN0aW9uEjcKBHR5cGUYASABKA4yHS5mdWxjcnVtLnBvbGljeS52MS5BY3Rpb25UeXBlQgq6SAeCAQQQASAAElcKCnBhcmFtZXRlcnMYAiADKAsyKS5mdWxjcnVtLnBvbGljeS52MS5BY3Rpb24uUGFyYW1ldGVyc0VudHJ5Qhi6SBWaARIQQCIHcgUQARiAASoFcgMYgCASGQoHbWVzc2FnZRgDIAEoCUIIukgFcgMYgCASNwoIc2V2ZXJpdHkYBCABKA4yGy5mdWxjcnVtLnBvbGljeS52MS5TZXZlcml0eUIIukgFggECEAESEAoIdGVybWluYWwYBSABKAgaMQoPUGFyYW1ldGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi4QEKC01hdGNoZWRSdWxlEg8KB3J1bGVfaWQYASABKAkSEQoJcnVsZV9uYW1lGAIgASgJEi4KCXJ1bGVfdHlwZRgDIAEoDjIbLmZ1bGNydW0ucG9saWN5LnYxLlJ1bGVUeXBlEhAKCHByaW9yaXR5GAQgASgFEhoKEm1hdGNoZWRfY29uZGl0aW9ucxgFIAMoCRItCgZhY3Rpb24YBiABKA4yHS5mdWxjcnVtLnBvbGljeS52MS5BY3Rpb25UeXBlEg4KBnJlYXNvbhgHIAEoCRIRCglwb2xpY3lfaWQYCCABKAkihQYKEEV2YWx1YXRpb25SZXN1bHQSEQoJcG9saWN5X2lkGAEgASgJEhYKDnBvbGljeV92ZXJzaW9uGAIgASgJEi0KCGRlY2lzaW9uGAMgASgOMhsuZnVsY3J1bS5wb2xpY3kudjEuRGVjaXNpb24SNQoNbWF0Y2hlZF9ydWxlcxgEIAMoCzIeLmZ1bGNydW0ucG9saWN5LnYxLk1hdGNoZWRSdWxlEioKB2FjdGlvbnMYBSADKAsyGS5mdWxjcnVtLnBvbGljeS52MS5BY3Rpb24SDwoHbWVzc2FnZRgGIAEoCRJDCghtZXRhZGF0YRgHIAMoCzIxLmZ1bGNydW0ucG9saWN5LnYxLkV2YWx1YXRpb25SZXN1bHQuTWV0YWRhdGFFbnRyeRIwCgxldmFsdWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEh4KFmV2YWx1YXRpb25fZHVyYXRpb25fbXMYCSABKAESDwoHZHJ5X3J1bhgKIAEoCBIxCgx3b3VsZF9kZWNpZGUYCyABKA4yGy5mdWxjcnVtLnBvbGljeS52MS5EZWNpc2lvbhIPCgdyZWFzb25zGAwgAygJEhMKC3BvbGljeV9uYW1lGA0gASgJEjEKBnJlYXNvbhgOIAEoDjIhLmZ1bGNydW0ucG9saWN5LnYxLkRlY2lzaW9uUmVhc29uEjYKC3JhdGVfbGltaXRzGA8gAygLMiEuZnVsY3J1bS5wb2xpY3kudjEuUmF0ZUxpbWl0U3RhdGUSOwoMZmFpbHVyZV9tb2RlGBAgASgLMiUuZnVsY3J1bS5wb2xpY3kudjEuQXBwbGllZEZhaWx1cmVNb2RlEjQKBmJ1ZGdldBgRIAEoCzIkLmZ1bGNydW0ucG9saWN5LnYxLkJ1ZGdldFJlc2VydmF0aW9uEhMKC2FwcHJvdmFsX2lkGBIgASgJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKdAwoLQnVkZ2V0Q2hlY2sSEQoJYnVkZ2V0X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDQoFc2NvcGUYAyABKAkSLAoGc3RhdHVzGAQgASgOMhwuZnVsY3J1bS5jb3N0LnYxLkJ1ZGdldFN0YXRlEh0KEHRva2Vuc19yZW1haW5pbmcYBSABKANIAIgBARIfChJjb3N0X3JlbWFpbmluZ191c2QYBiABKAFIAYgBARIgChNsbG1fY2FsbHNfcmVtYWluaW5nGAcgASgDSAKIAQESIQoUdG9vbF9jYWxsc19yZW1haW5pbmcYCCABKANIA4gBARIQCghleGNlZWRlZBgJIAEoCBIsCghyZXNldF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcmVhc29uGAsgASgJQhMKEV90b2tlbnNfcmVtYWluaW5nQhUKE19jb3N0X3JlbWFpbmluZ191c2RCFgoUX2xsbV9jYWxsc19yZW1haW5pbmdCFwoVX3Rvb2xfY2FsbHNfcmVtYWluaW5nItABChFCdWRnZXRSZXNlcnZhdGlvbhIWCg5yZXNlcnZhdGlvbl9pZBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9yZXNlcnZlZF90b2tlbnMYAyABKAMSGQoRcmVzZXJ2ZWRfY29zdF91c2QYBCABKAESLwoHYnVkZ2V0cxgFIAMoCzIeLmZ1bGNydW0ucG9saWN5LnYxLkJ1ZGdldENoZWNrEg4KBmZhaWxlZBgGIAEoCCJmChJBcHBsaWVkRmFpbHVyZU1vZGUSEQoJY29tcG9uZW50GAEgASgJEiwKBG1vZGUYAiABKA4yHi5mdWxjcnVtLnBvbGljeS52MS5GYWlsdXJlTW9kZRIPCgdtZXNzYWdlGAMgASgJItoBCg5SYXRlTGltaXRTdGF0ZRIQCghsaW1pdF9pZBgBIAEoCRINCgVzY29wZRgCIAEoCRIPCgdzdWJqZWN0GAMgASgJEgwKBHVuaXQYBCABKAkSDQoFbGltaXQYBSABKA0SEQoJcmVtYWluaW5nGAYgASgNEiwKCHJlc2V0X2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5yZXRyeV9hZnRlcl9tcxgIIAEoDRIQCghleGNlZWRlZBgJIAEoCBIOCgZmYWlsZWQYCiABKAgqtQEKBVBoYXNlEhUKEVBIQVNFX1VOU1BFQ0lGSUVEEAASFwoTUEhBU0VfUFJFX0VYRUNVVElPThABEhYKElBIQVNFX1BSRV9MTE1fQ0FMTBACEhcKE1BIQVNFX1BPU1RfTExNX0NBTEwQAxIXChNQSEFTRV9QUkVfVE9PTF9DQUxMEAQSGAoUUEhBU0VfUE9TVF9UT09MX0NBTEwQBRIYChRQSEFTRV9QT1NUX0VYRUNVVElPThAGKn0KCERlY2lzaW9uEhgKFERFQ0lTSU9OX1VOU1BFQ0lGSUVEEAASEgoOREVDSVNJT05fQUxMT1cQARIRCg1ERUNJU0lPTl9ERU5ZEAISEQoNREVDSVNJT05fV0FSThADEh0KGURFQ0lTSU9OX1JFUVVJUkVfQVBQUk9WQUwQBCqkAgoKQWN0aW9uVHlwZRIbChdBQ1RJT05fVFlQRV9VTlNQRUNJRklFRBAAEhUKEUFDVElPTl9UWVBFX0FMTE9XEAESFAoQQUNUSU9OX1RZUEVfREVOWRACEhQKEEFDVElPTl9UWVBFX1dBUk4QAxIWChJBQ1RJT05fVFlQRV9NT0RJRlkQBBIYChRBQ1RJT05fVFlQRV9SRURJUkVDVBAFEhUKEUFDVElPTl9UWVBFX0FVRElUEAYSGAoUQUNUSU9OX1RZUEVfVEhST1RUTEUQBxIgChxBQ1RJT05fVFlQRV9SRVFVSVJFX0FQUFJPVkFMEAgSFgoSQUNUSU9OX1RZUEVfTk9USUZZEAkSGQoVQUNUSU9OX1RZUEVfVEVSTUlOQVRFEAoqiAEKCFNldmVyaXR5EhgKFFNFVkVSSVRZX1VOU1BFQ0lGSUVEEAASEQoNU0VWRVJJVFlfSU5GTxABEhAKDFNFVkVSSVRZX0xPVxACEhMKD1NFVkVSSVRZX01FRElVTRADEhEKDVNFVkVSSVRZX0hJR0gQBBIVChFTRVZFUklUWV9DUklUSUNBTBAFKqMCCghSdWxlVHlwZRIZChVSVUxFX1RZUEVfVU5TUEVDSUZJRUQQABISCg5SVUxFX1RZUEVfUkJBQxABEhwKGFJVTEVfVFlQRV9DT05URU5UX0ZJTFRFUhACEhwKGFJVTEVfVFlQRV9UT09MX0FMTE9XTElTVBADEh8KG1JVTEVfVFlQRV9NT0RFTF9SRVNUUklDVElPThAEEhgKFFJVTEVfVFlQRV9SQVRFX0xJTUlUEAUSGgoWUlVMRV9UWVBFX0NPU1RfQ09OVFJPTBAGEhQKEFJVTEVfVFlQRV9DVVNUT00QBxIeChpSVUxFX1RZUEVfVE9PTF9SRVNUUklDVElPThAIEh8KG1JVTEVfVFlQRV9BUFBST1ZBTF9SRVFVSVJFRBAJKpkCCg5EZWNpc2lvblJlYXNvbhIfChtERUNJU0lPTl9SRUFTT05fVU5TUEVDSUZJRUQQABIaChZERUNJU0lPTl9SRUFTT05fUE9MSUNZEAESIAocREVDSVNJT05fUkVBU09OX1JBVEVfTElNSVRFRBACEiYKIkRFQ0lTSU9OX1JFQVNPTl9OT19BQ1RJVkVfUE9MSUNJRVMQAxIfChtERUNJU0lPTl9SRUFTT05fRkFJTF9DTE9TRUQQBBIjCh9ERUNJU0lPTl9SRUFTT05fQlVER0VUX0VYQ0VFREVEEAUSHAoYREVDSVNJT05fUkVBU09OX0VOVkVMT1BFEAYSHAoYREVDSVNJT05fUkVBU09OX0FQUFJPVkVEEAcqZQoLRmFpbHVyZU1vZGUSHAoYRkFJTFVSRV9NT0RFX1VOU1BFQ0lGSUVEEAASHAoYRkFJTFVSRV9NT0RFX0ZBSUxfQ0xPU0VEEAESGgoWRkFJTFVSRV9NT0RFX0ZBSUxfT1BFThACYgZwcm90bzM", [file_buf_validate_validate, file_fulcrum_cost_v1_budget, file_google_protobuf_timestamp]);
 
 /**
  * EvaluationContext is everything a policy can look at for one decision.
@@ -104,11 +106,21 @@ export type EvaluationContext = Message<"fulcrum.policy.v1.EvaluationContext"> &
 
   /**
    * Tokens this call is expected to use: what tokens-per-minute rate limits
-   * count (a call without it is not counted against them).
+   * count (a call without it is not counted against them), and what the decision
+   * reserves against the tenant's budgets until the SDK settles the actual usage.
    *
    * @generated from field: uint32 estimated_tokens = 15;
    */
   estimatedTokens: number;
+
+  /**
+   * The guarded call's arguments (JSON text, e.g. a tool call's arguments). An
+   * approval is bound to a hash of action, tool names, arguments and input text: an
+   * approved retry must carry the same ones.
+   *
+   * @generated from field: string arguments = 16;
+   */
+  arguments: string;
 };
 
 /**
@@ -327,6 +339,21 @@ export type EvaluationResult = Message<"fulcrum.policy.v1.EvaluationResult"> & {
    * @generated from field: fulcrum.policy.v1.AppliedFailureMode failure_mode = 16;
    */
   failureMode?: AppliedFailureMode | undefined;
+
+  /**
+   * The budget reservation this decision made (or the budgets that refused it).
+   *
+   * @generated from field: fulcrum.policy.v1.BudgetReservation budget = 17;
+   */
+  budget?: BudgetReservation | undefined;
+
+  /**
+   * The approval a REQUIRE_APPROVAL decision created (or found pending), or the one an
+   * APPROVED decision consumed.
+   *
+   * @generated from field: string approval_id = 18;
+   */
+  approvalId: string;
 };
 
 /**
@@ -335,6 +362,137 @@ export type EvaluationResult = Message<"fulcrum.policy.v1.EvaluationResult"> & {
  */
 export const EvaluationResultSchema: GenMessage<EvaluationResult> = /*@__PURE__*/
   messageDesc(file_fulcrum_policy_v1_evaluation, 3);
+
+/**
+ * BudgetCheck is one budget (or an envelope's own limits) a decision reserved against.
+ *
+ * @generated from message fulcrum.policy.v1.BudgetCheck
+ */
+export type BudgetCheck = Message<"fulcrum.policy.v1.BudgetCheck"> & {
+  /**
+   * The budget's id; for an envelope's own limits `envelope:<envelope id>`.
+   *
+   * @generated from field: string budget_id = 1;
+   */
+  budgetId: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * "tenant", "workflow" or "envelope".
+   *
+   * @generated from field: string scope = 3;
+   */
+  scope: string;
+
+  /**
+   * @generated from field: fulcrum.cost.v1.BudgetState status = 4;
+   */
+  status: BudgetState;
+
+  /**
+   * What is left after this reservation; unset when the budget has no such limit.
+   *
+   * @generated from field: optional int64 tokens_remaining = 5;
+   */
+  tokensRemaining?: bigint | undefined;
+
+  /**
+   * @generated from field: optional double cost_remaining_usd = 6;
+   */
+  costRemainingUsd?: number | undefined;
+
+  /**
+   * @generated from field: optional int64 llm_calls_remaining = 7;
+   */
+  llmCallsRemaining?: bigint | undefined;
+
+  /**
+   * @generated from field: optional int64 tool_calls_remaining = 8;
+   */
+  toolCallsRemaining?: bigint | undefined;
+
+  /**
+   * This budget refused the reservation.
+   *
+   * @generated from field: bool exceeded = 9;
+   */
+  exceeded: boolean;
+
+  /**
+   * When the budget's period resets; unset for INFINITE budgets and envelopes.
+   *
+   * @generated from field: google.protobuf.Timestamp reset_at = 10;
+   */
+  resetAt?: Timestamp | undefined;
+
+  /**
+   * Why it refused, for people (empty when it did not).
+   *
+   * @generated from field: string reason = 11;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message fulcrum.policy.v1.BudgetCheck.
+ * Use `create(BudgetCheckSchema)` to create a new message.
+ */
+export const BudgetCheckSchema: GenMessage<BudgetCheck> = /*@__PURE__*/
+  messageDesc(file_fulcrum_policy_v1_evaluation, 4);
+
+/**
+ * BudgetReservation is what a decision set aside against the tenant's budgets. The SDK
+ * settles it with CostService.RecordUsage (the actual usage replaces the estimate);
+ * a reservation never settled is released when it expires.
+ *
+ * @generated from message fulcrum.policy.v1.BudgetReservation
+ */
+export type BudgetReservation = Message<"fulcrum.policy.v1.BudgetReservation"> & {
+  /**
+   * Empty when nothing was reserved (the call was denied, or no budget applies).
+   *
+   * @generated from field: string reservation_id = 1;
+   */
+  reservationId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 2;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: int64 reserved_tokens = 3;
+   */
+  reservedTokens: bigint;
+
+  /**
+   * @generated from field: double reserved_cost_usd = 4;
+   */
+  reservedCostUsd: number;
+
+  /**
+   * @generated from field: repeated fulcrum.policy.v1.BudgetCheck budgets = 5;
+   */
+  budgets: BudgetCheck[];
+
+  /**
+   * Redis could not answer: budgets were not checked and the call was denied.
+   *
+   * @generated from field: bool failed = 6;
+   */
+  failed: boolean;
+};
+
+/**
+ * Describes the message fulcrum.policy.v1.BudgetReservation.
+ * Use `create(BudgetReservationSchema)` to create a new message.
+ */
+export const BudgetReservationSchema: GenMessage<BudgetReservation> = /*@__PURE__*/
+  messageDesc(file_fulcrum_policy_v1_evaluation, 5);
 
 /**
  * AppliedFailureMode reports a dependency failure a decision absorbed.
@@ -367,7 +525,7 @@ export type AppliedFailureMode = Message<"fulcrum.policy.v1.AppliedFailureMode">
  * Use `create(AppliedFailureModeSchema)` to create a new message.
  */
 export const AppliedFailureModeSchema: GenMessage<AppliedFailureMode> = /*@__PURE__*/
-  messageDesc(file_fulcrum_policy_v1_evaluation, 4);
+  messageDesc(file_fulcrum_policy_v1_evaluation, 6);
 
 /**
  * RateLimitState is one rate-limit counter after this decision.
@@ -450,7 +608,7 @@ export type RateLimitState = Message<"fulcrum.policy.v1.RateLimitState"> & {
  * Use `create(RateLimitStateSchema)` to create a new message.
  */
 export const RateLimitStateSchema: GenMessage<RateLimitState> = /*@__PURE__*/
-  messageDesc(file_fulcrum_policy_v1_evaluation, 5);
+  messageDesc(file_fulcrum_policy_v1_evaluation, 7);
 
 /**
  * Phase is the point in an agent execution at which a decision is requested.
@@ -764,6 +922,30 @@ export enum DecisionReason {
    * @generated from enum value: DECISION_REASON_FAIL_CLOSED = 4;
    */
   FAIL_CLOSED = 4,
+
+  /**
+   * A budget (or the envelope's own limits) could not fit this call's reservation,
+   * is exhausted or suspended: DENY; budget says which and what is left.
+   *
+   * @generated from enum value: DECISION_REASON_BUDGET_EXCEEDED = 5;
+   */
+  BUDGET_EXCEEDED = 5,
+
+  /**
+   * The envelope named in the context refused the call: not running, timed out, or
+   * the model / tool is not among its allowed ones: DENY.
+   *
+   * @generated from enum value: DECISION_REASON_ENVELOPE = 6;
+   */
+  ENVELOPE = 6,
+
+  /**
+   * A reviewer approved exactly this call (same action, tools, arguments): ALLOW,
+   * once; approval_id names the approval consumed.
+   *
+   * @generated from enum value: DECISION_REASON_APPROVED = 7;
+   */
+  APPROVED = 7,
 }
 
 /**

@@ -1,0 +1,35 @@
+/**
+ * The dimensions a budget (or an envelope's own governance) can limit, in the units the
+ * ledger counts: integer tokens, calls and micro-USD (1e-6 USD), never floating dollars.
+ */
+
+export const LIMIT_DIMENSIONS = [
+  "tokens",
+  "inputTokens",
+  "outputTokens",
+  "costMicros",
+  "llmCalls",
+  "toolCalls",
+] as const;
+
+export type LimitDimension = (typeof LIMIT_DIMENSIONS)[number];
+
+/** An unset dimension does not apply; 0 allows nothing. */
+export type BudgetLimits = Partial<Record<LimitDimension, number>>;
+
+/** Absolute usage of one period, per dimension. */
+export type BudgetUsage = Record<LimitDimension, number>;
+
+export const ZERO_USAGE: Readonly<BudgetUsage> = Object.freeze({
+  tokens: 0,
+  inputTokens: 0,
+  outputTokens: 0,
+  costMicros: 0,
+  llmCalls: 0,
+  toolCalls: 0,
+});
+
+/** Whether `value` is a count the ledger can hold exactly (a non-negative safe integer). */
+export function isCount(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}

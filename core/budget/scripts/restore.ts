@@ -1,0 +1,17 @@
+import { COMMON_LUA } from "./common.js";
+
+/**
+ * Reconciliation: raises counters' used fields to PostgreSQL's absolute values (max, so a
+ * restore racing a settle never double counts, and restoring twice changes nothing).
+ *
+ * KEYS: counter HASHes. ARGV: per counter 7 values: tok, in, out, cost, llm, tool, expireAt.
+ * Reply: per counter its 6 used values after the call.
+ */
+export const RESTORE_LUA = `${COMMON_LUA}
+local reply = {}
+for i = 1, #KEYS do
+  local used = raise_used(KEYS[i], (i - 1) * 7)
+  for d = 1, 6 do reply[#reply + 1] = used[d] end
+end
+return reply
+`;

@@ -1,0 +1,166 @@
+import { Code } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  publishEnvelopeRecord,
+  publishEnvelopeRecords,
+} from "../../functions/src/envelopes/envelope-records.js";
+import { type Envelope, EnvelopeStatus } from "../../proto/gen/fulcrum/envelope/v1/envelope_pb.js";
+import { EnvelopeService } from "../../proto/gen/fulcrum/envelope/v1/envelope_service_pb.js";
+import { type EnvelopeKit, seconds, startEnvelopeKit } from "../harness/envelope-helpers.js";
+import { expectCode } from "../harness/management-helpers.js";
+
+// Parent / child envelopes (a child can never exceed its parent) and the EnvelopeRecords
+// in Redis: ancestors, reconciliation after a flush, and stale writes never winning.
+let kit: EnvelopeKit;
+
+beforeAll(async () => {
+  kit = await startEnvelopeKit();
+}, 120_000);
+afterAll(async () => {
+  await kit?.stop();
+});
+
+const S = EnvelopeStatus;
+const open: EnvelopeKit["open"] = (init) => kit.open(init);
+const move: EnvelopeKit["move"] = (id, status, reason) => kit.move(id, status, reason);
+const record: EnvelopeKit["record"] = (id, tenantId) => kit.record(id, tenantId);
+
+describe("parent and child envelopes", () => {
+  const parentGovernance = {
+    tokenBudget: 1000n,
+    costLimitUsd: 2,
+    maxLlmCalls: 5,
+    timeout: seconds(600),
+    allowedModels: ["gpt-4o", "gpt-4o-mini"],
+    allowedTools: ["search_*", "read_file"],
+  };
+
+  it("refuses a child whose limits exceed the parent's", async () => {
+    const parent = await open({ governance: parentGovernance });
+    const child = (governance: Record<string, unknown>) =>
+      kit.api.createEnvelope({
+        workflowId: "wf-env",
+        parentEnvelopeId: parent.envelopeId,
+        governance,
+      });
+    await expectCode(
+      child({ tokenBudget: 1001n }),
+      Code.FailedPrecondition,
+      /token_budget \(1001\) exceeds the parent envelope/,
+    );
+    await expectCode(child({ costLimitUsd: 2.5 }), Code.FailedPrecondition, /cost_limit_usd/);
+    await expectCode(child({ maxLlmCalls: 6 }), Code.FailedPrecondition, /max_llm_calls/);
+    await expectCode(child({ timeout: seconds(601) }), Code.FailedPrecondition, /timeout/);
+    await expectCode(
+      child({ allowedModels: ["claude-3"] }),
+      Code.FailedPrecondition,
+      /allowed_models lists "claude-3"/,
+    );
+    await expectCode(
+      child({ allowedTools: ["delete_file"] }),
+      Code.FailedPrecondition,
+      /allowed_tools/,
+    );
+    await expectCode(child({ allowedTools: ["*"] }), Code.FailedPrecondition, /allowed_tools/);
+    const { rows } = await kit.stack.owner.query(
+      "SELECT count(*)::int AS n FROM envelopes WHERE parent_envelope_id = $1",
+      [parent.envelopeId],
+    );
+    expect(rows[0]).toEqual({ n: 0 });
+  });
+
+  it("opens a child within the parent's limits, inheriting what it leaves unset", async () => {
+    const parent = await open({ governance: parentGovernance });
+    await move(parent.envelopeId, S.RUNNING);
+    const child = await open({
+      parentEnvelopeId: parent.envelopeId,
+      governance: {
+        tokenBudget: 400n,
+        allowedModels: ["gpt-4o-mini"],
+        allowedTools: ["search_web", "read_file"],
+      },
+    });
+    expect(child.status).toBe(S.AUTHORIZED);
+    expect(child.parentEnvelopeId).toBe(parent.envelopeId);
+    expect(child.governance).toMatchObject({ tokenBudget: 400n, costLimitUsd: 2, maxLlmCalls: 5 });
+    expect(await record(child.envelopeId)).toMatchObject({
+      parentId: parent.envelopeId,
+      ancestors: [parent.envelopeId],
+      limits: { tokens: 400, costMicros: 2_000_000, llmCalls: 5 },
+      allowedModels: ["gpt-4o-mini"],
+      allowedTools: ["search_web", "read_file"],
+    });
+    // A child that sets nothing gets the parent's limits and lists; a grandchild lists both.
+    const plain = await open({ parentEnvelopeId: child.envelopeId });
+    expect(await record(plain.envelopeId)).toMatchObject({
+      ancestors: [child.envelopeId, parent.envelopeId],
+      limits: { tokens: 400, costMicros: 2_000_000, llmCalls: 5 },
+      allowedModels: ["gpt-4o-mini"],
+    });
+  });
+
+  it("refuses a child of an unknown or finished parent", async () => {
+    await expectCode(
+      kit.api.createEnvelope({
+        workflowId: "wf",
+        parentEnvelopeId: "0193a1b2-0000-7000-8000-000000000000",
+      }),
+      Code.InvalidArgument,
+      /does not exist/,
+    );
+    const parent = await open();
+    await move(parent.envelopeId, S.TERMINATED);
+    await expectCode(
+      kit.api.createEnvelope({ workflowId: "wf", parentEnvelopeId: parent.envelopeId }),
+      Code.FailedPrecondition,
+      /is TERMINATED/,
+    );
+  });
+});
+
+describe("reconciliation of envelope records", () => {
+  it("rewrites the records of every non-terminal envelope after a flush", async () => {
+    const t = await kit.stack.createTenant();
+    const client = kit.stack.client(EnvelopeService, t.adminKey);
+    const live = (await client.createEnvelope({ workflowId: "wf" })).envelope as Envelope;
+    const child = (
+      await client.createEnvelope({ workflowId: "wf", parentEnvelopeId: live.envelopeId })
+    ).envelope as Envelope;
+    const done = (await client.createEnvelope({ workflowId: "wf" })).envelope as Envelope;
+    await client.updateEnvelopeStatus({ envelopeId: done.envelopeId, status: S.TERMINATED });
+    const keys = [live, child, done].map((e) =>
+      kit.stack.deps.budgetKeys.envelope(t.tenantId, e.envelopeId),
+    );
+    await kit.stack.redis.del(...keys);
+    expect(await publishEnvelopeRecords(kit.stack.deps, t.tenantId)).toBe(2);
+    expect((await record(live.envelopeId, t.tenantId))?.status).toBe("AUTHORIZED");
+    expect((await record(child.envelopeId, t.tenantId))?.ancestors).toEqual([live.envelopeId]);
+    expect(await record(done.envelopeId, t.tenantId)).toBeNull();
+  });
+
+  it("never lets an older record replace a newer one", async () => {
+    // A publisher that read the row before the latest transition writes last: simulated
+    // by rewinding the row (status and updated_at) and publishing from it.
+    const rewind = (id: string, status: string) =>
+      kit.stack.owner.query(
+        `UPDATE envelopes SET status = $2, updated_at = updated_at - interval '1 second' WHERE id = $1`,
+        [id, status],
+      );
+    const paused = await open();
+    await move(paused.envelopeId, S.RUNNING);
+    await move(paused.envelopeId, S.PAUSED);
+    await rewind(paused.envelopeId, "RUNNING");
+    await publishEnvelopeRecord(kit.stack.deps, kit.tenant.tenantId, paused.envelopeId);
+    expect((await record(paused.envelopeId))?.status).toBe("PAUSED");
+
+    // A terminal record is never replaced by a live one, whatever its time.
+    const done = await open();
+    await move(done.envelopeId, S.TERMINATED);
+    await kit.stack.owner.query(
+      `UPDATE envelopes SET status = 'AUTHORIZED', updated_at = now() + interval '1 hour' WHERE id = $1`,
+      [done.envelopeId],
+    );
+    await publishEnvelopeRecord(kit.stack.deps, kit.tenant.tenantId, done.envelopeId);
+    expect((await record(done.envelopeId))?.status).toBe("TERMINATED");
+  });
+});
