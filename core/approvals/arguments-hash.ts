@@ -6,10 +6,12 @@
  *
  * Canonical form: SHA-256 (lower-case hex) of the JSON text of
  * `{action, arguments, input_text, tool_names, workflow_id}` with every object's keys
- * sorted by code unit, tool names sorted, and `arguments` parsed when it is JSON (so
- * `{"b":1,"a":2}` and `{ "a": 2, "b": 1 }` hash alike) or kept as the raw string when it
+ * sorted by code unit, tool names sorted, and `arguments` in canonical form when it is
+ * JSON (canonical-json.ts: `{"b":1,"a":2}` and `{ "a": 2, "b": 1 }` hash alike, numbers
+ * are compared as written, never rounded to a double) or kept as the raw string when it
  * is not. Web-standard only (crypto.subtle).
  */
+import { canonicalJsonText } from "./canonical-json.js";
 
 export interface ApprovalSubject {
   action?: string;
@@ -35,13 +37,15 @@ export function canonicalJson(value: unknown): string {
 
 /** The canonical document hashed (exported for tests and other producers). */
 export function approvalSubjectJson(subject: ApprovalSubject): string {
-  return canonicalJson({
-    action: subject.action ?? "",
-    arguments: parseArguments(subject.arguments ?? ""),
-    input_text: subject.inputText ?? "",
-    tool_names: [...(subject.toolNames ?? [])].sort(byCodeUnit),
-    workflow_id: subject.workflowId ?? "",
-  });
+  // Keys in code-unit order, as canonicalJson would write them; arguments are already canonical.
+  const field = (name: string, json: string) => `${JSON.stringify(name)}:${json}`;
+  return `{${[
+    field("action", JSON.stringify(subject.action ?? "")),
+    field("arguments", argumentsJson(subject.arguments ?? "")),
+    field("input_text", JSON.stringify(subject.inputText ?? "")),
+    field("tool_names", canonicalJson([...(subject.toolNames ?? [])].sort(byCodeUnit))),
+    field("workflow_id", JSON.stringify(subject.workflowId ?? "")),
+  ].join(",")}}`;
 }
 
 /** SHA-256 hex of {@link approvalSubjectJson}. */
@@ -51,13 +55,9 @@ export async function argumentsHash(subject: ApprovalSubject): Promise<string> {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-function parseArguments(raw: string): unknown {
-  if (raw.trim() === "") return raw;
-  try {
-    return JSON.parse(raw);
-  } catch {
-    return raw;
-  }
+/** JSON arguments in canonical form (canonical-json.ts), else the raw text as a string. */
+function argumentsJson(raw: string): string {
+  return (raw.trim() === "" ? undefined : canonicalJsonText(raw)) ?? JSON.stringify(raw);
 }
 
 const byCodeUnit = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

@@ -23,7 +23,11 @@ export { BUDGET_SCOPES, parseBudgetDef, parseBudgetSet } from "./budget-set.js";
 export type { EnvelopeLimits, EnvelopeRecord, EnvelopeStatusName } from "./envelope-record.js";
 export {
   ENVELOPE_ACTIVE_STATUSES,
+  ENVELOPE_FINAL_STATUSES,
+  ENVELOPE_OPEN_STATUSES,
   ENVELOPE_STATUSES,
+  isEnvelopeActive,
+  isEnvelopeFinal,
   parseEnvelopeRecord,
 } from "./envelope-record.js";
 

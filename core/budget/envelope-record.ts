@@ -6,11 +6,10 @@
  */
 import { decodeStored, RecordReader } from "./record-reader.js";
 
-export const ENVELOPE_STATUSES = [
-  "PENDING",
-  "AUTHORIZED",
-  "RUNNING",
-  "PAUSED",
+/** Not final: the envelope may still run or change (its record must stay in Redis). */
+const OPEN = ["PENDING", "AUTHORIZED", "RUNNING", "PAUSED"] as const;
+/** Final: the envelope never changes again (its record may expire). */
+const FINAL = [
   "COMPLETED",
   "FAILED",
   "TERMINATED",
@@ -18,10 +17,24 @@ export const ENVELOPE_STATUSES = [
   "POLICY_VIOLATION",
   "TIMEOUT",
 ] as const;
+
+/** Every status, in lifecycle order (db/schema's column type and CHECK list the same). */
+export const ENVELOPE_STATUSES = [...OPEN, ...FINAL] as const;
 export type EnvelopeStatusName = (typeof ENVELOPE_STATUSES)[number];
 
-/** The statuses a governed call may run in. */
+export const ENVELOPE_OPEN_STATUSES: readonly EnvelopeStatusName[] = OPEN;
+export const ENVELOPE_FINAL_STATUSES: readonly EnvelopeStatusName[] = FINAL;
+
+/** The statuses a governed call may run in (and a child envelope may be opened under). */
 export const ENVELOPE_ACTIVE_STATUSES: readonly EnvelopeStatusName[] = ["AUTHORIZED", "RUNNING"];
+
+export function isEnvelopeActive(status: EnvelopeStatusName): boolean {
+  return ENVELOPE_ACTIVE_STATUSES.includes(status);
+}
+
+export function isEnvelopeFinal(status: EnvelopeStatusName): boolean {
+  return ENVELOPE_FINAL_STATUSES.includes(status);
+}
 
 export interface EnvelopeLimits {
   tokens?: number;

@@ -29,6 +29,13 @@ export const ZERO_USAGE: Readonly<BudgetUsage> = Object.freeze({
   toolCalls: 0,
 });
 
+/** `a` + `b`, dimension by dimension. */
+export function addUsage(a: BudgetUsage, b: BudgetUsage): BudgetUsage {
+  const sum = { ...a };
+  for (const dim of LIMIT_DIMENSIONS) sum[dim] += b[dim];
+  return sum;
+}
+
 /** Whether `value` is a count the ledger can hold exactly (a non-negative safe integer). */
 export function isCount(value: unknown): value is number {
   return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { BudgetPeriod } from "../../proto/gen/fulcrum/cost/v1/budget_pb.js";
-import { BUDGET_PERIODS, periodFromProto, periodToProto, periodWindow } from "./periods.js";
+import {
+  BUDGET_PERIODS,
+  counterExpiryMs,
+  periodFromProto,
+  periodToProto,
+  periodWindow,
+} from "./periods.js";
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 const window = (...args: Parameters<typeof periodWindow>) => {
@@ -144,5 +150,13 @@ describe("proto mapping", () => {
     expect(periodToProto("WEEKLY")).toBe(BudgetPeriod.WEEKLY);
     expect(periodFromProto(BudgetPeriod.UNSPECIFIED)).toBeUndefined();
     expect(periodFromProto(99 as BudgetPeriod)).toBeUndefined();
+  });
+});
+
+describe("counterExpiryMs", () => {
+  it("keeps a period's counter a day past the period, one without a period 30 days past now", () => {
+    const day = 24 * 3_600_000;
+    expect(counterExpiryMs(10 * day, 3 * day)).toBe(11 * day);
+    expect(counterExpiryMs(null, 3 * day)).toBe(33 * day);
   });
 });

@@ -111,3 +111,16 @@ export function periodFromProto(period: BudgetPeriod): BudgetPeriodName | undefi
 export function periodToProto(period: BudgetPeriodName): BudgetPeriod {
   return BudgetPeriod[period];
 }
+
+const DAY_MS = 24 * 3_600_000;
+
+/**
+ * When a ledger counter may leave Redis: a period's counter a day after the period (late
+ * settles still land); one with no period end (INFINITE budgets, envelopes) 30 days after
+ * it was last written — an ended envelope's counters go, and reconciliation restores a
+ * live one that idled longer. Edge and functions both use this, so neither strips the
+ * other's expiry.
+ */
+export function counterExpiryMs(periodEndMs: number | null, nowMs: number): number {
+  return periodEndMs === null ? nowMs + 30 * DAY_MS : periodEndMs + DAY_MS;
+}

@@ -11,7 +11,9 @@ import {
   type LimitDimension,
 } from "./limits.js";
 
-export type BudgetStateName = "OK" | "WARNING" | "CRITICAL" | "EXCEEDED" | "SUSPENDED";
+/** The states a budget reports (and budgets.status stores). */
+export const BUDGET_STATES = ["OK", "WARNING", "CRITICAL", "EXCEEDED", "SUSPENDED"] as const;
+export type BudgetStateName = (typeof BUDGET_STATES)[number];
 
 /** Used when a budget names no thresholds (the issue: 80 % and 100 %). */
 export const DEFAULT_THRESHOLDS: readonly number[] = Object.freeze([80, 100]);

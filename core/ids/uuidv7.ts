@@ -34,7 +34,21 @@ export function uuidv7(now: number = Date.now()): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
+const DECISION_PREFIX = "dec_";
+
 /** Decision ids carry a prefix so a log line says what the id names. */
 export function newDecisionId(): string {
-  return `dec_${uuidv7()}`;
+  return `${DECISION_PREFIX}${uuidv7()}`;
+}
+
+/** The UUID inside a decision id (what a uuid column stores). */
+export function decisionUuid(decisionId: string): string {
+  return decisionId.startsWith(DECISION_PREFIX)
+    ? decisionId.slice(DECISION_PREFIX.length)
+    : decisionId;
+}
+
+/** The decision id as the API shows it, from its stored UUID ('' stays ''). */
+export function decisionIdOf(uuid: string | null | undefined): string {
+  return uuid ? `${DECISION_PREFIX}${uuid}` : "";
 }

@@ -14,20 +14,14 @@ import {
   unique,
   uuid,
 } from "drizzle-orm/pg-core";
+import { BUDGET_PERIODS } from "../../core/budget/periods.js";
+import { BUDGET_STATES } from "../../core/budget/status.js";
 import { envelopes } from "./envelopes.js";
 import { sameTenantReference, tenantIsolation, tenantReference } from "./tenant-rls.js";
 
-export const budgetPeriods = [
-  "HOURLY",
-  "DAILY",
-  "WEEKLY",
-  "MONTHLY",
-  "QUARTERLY",
-  "YEARLY",
-  "CUSTOM",
-  "INFINITE",
-] as const;
-export const budgetStatuses = ["OK", "WARNING", "CRITICAL", "EXCEEDED", "SUSPENDED"] as const;
+// The names core/budget computes with (the CHECKs stay literal: they mirror migration SQL).
+export const budgetPeriods = BUDGET_PERIODS;
+export const budgetStatuses = BUDGET_STATES;
 
 /** One threshold of `thresholds`. */
 export interface BudgetThreshold {

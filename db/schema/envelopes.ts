@@ -1,20 +1,12 @@
 import { sql } from "drizzle-orm";
 import { check, index, jsonb, pgTable, text, timestamp, unique, uuid } from "drizzle-orm/pg-core";
+import { ENVELOPE_STATUSES } from "../../core/budget/envelope-record.js";
 import { budgets } from "./budgets.js";
 import { sameTenantReference, tenantIsolation, tenantReference } from "./tenant-rls.js";
 
-export const envelopeStatuses = [
-  "PENDING",
-  "AUTHORIZED",
-  "RUNNING",
-  "PAUSED",
-  "COMPLETED",
-  "FAILED",
-  "TERMINATED",
-  "BUDGET_EXCEEDED",
-  "POLICY_VIOLATION",
-  "TIMEOUT",
-] as const;
+// One list of statuses for the column type, the edge's record and the lifecycle
+// (the CHECK below stays literal: it mirrors migration SQL, which schema-drift compares).
+export const envelopeStatuses = ENVELOPE_STATUSES;
 
 /** One governed agent execution; sub-agents point at their parent. */
 export const envelopes = pgTable(

@@ -55,6 +55,17 @@ describe("bad input", () => {
     expect(body.message).toContain("application/json");
   });
 
+  it("an absurd cost estimate is InvalidArgument naming the field, not a budget outage", async () => {
+    const body = await connectError(
+      await postJson(
+        "fulcrum.policy.v1.PolicyService/CheckPolicy",
+        '{"context": {"estimated_cost_usd": 1e300}}',
+      ),
+    );
+    expect(body.code).toBe("invalid_argument");
+    expect(body.message).toContain("estimated_cost_usd");
+  });
+
   it("a missing required field is InvalidArgument naming it", async () => {
     const body = await connectError(await postJson(EVALUATE, "{}"));
     expect(body.code).toBe("invalid_argument");

@@ -155,6 +155,15 @@ describe("envelopeRefusal", () => {
       "tools shell, rm are not allowed in envelope e1 (allowed: search, fetch)",
     );
   });
+
+  it("reads allowed entries as globs, as CreateEnvelope does", () => {
+    const globs = { ...envelope, allowedModels: ["gpt-4o*"], allowedTools: ["search_*", "fetch"] };
+    const call = subject({ modelId: "gpt-4o-mini", toolNames: ["search_web", "fetch"] });
+    expect(envelopeRefusal(globs, call, 1000)).toBeUndefined();
+    expect(envelopeRefusal(globs, subject({ toolNames: ["fetch_all"] }), 1000)).toBe(
+      "tool fetch_all is not allowed in envelope e1 (allowed: search_*, fetch)",
+    );
+  });
 });
 
 describe("BudgetSetSource", () => {

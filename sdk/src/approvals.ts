@@ -75,7 +75,8 @@ export async function waitForApproval(
     );
   }
   const timeoutMs = positive("timeoutMs", options.timeoutMs, 15 * 60_000);
-  const pollMs = positive("pollMs", options.pollMs, 2000);
+  // setTimeout fires at once past 2^31 − 1 ms: a longer poll would spin.
+  const pollMs = Math.min(positive("pollMs", options.pollMs, 2000), 60_000);
   const graceMs = positive("notFoundGraceMs", options.notFoundGraceMs, 30_000);
   const { signal } = options;
   const started = Date.now();

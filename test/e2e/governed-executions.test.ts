@@ -338,6 +338,10 @@ describe("notifications and approvals", () => {
       const list = await reviewer.listApprovals({ status: ApprovalStatus.PENDING });
       return list.approvals.some((a) => a.approvalId === approvalId);
     }, 20_000);
+    // It names the decision that asked for it, as the decision named itself.
+    const { approval } = await reviewer.getApproval({ approvalId });
+    expect(approval?.decisionId).toBe(first.decisionId);
+    expect(approval?.action).toBe("delete_user");
     await timeUntil(
       async () =>
         bodies(path).some(

@@ -268,6 +268,13 @@ describe("UpdateApproval", () => {
       /expired at .*; retry the call to request a new approval/,
     );
     expect(await stack.redis.get(keys().approvalGrant(tenant.tenantId, expired.hash))).toBeNull();
+    // Marked EXPIRED by reconciliation: the same answer, not "already reviewed".
+    const marked = await seed({ status: "EXPIRED", expiresInMin: -1 });
+    await expectCode(
+      api.updateApproval({ approvalId: marked.id, status: A.APPROVED }),
+      Code.FailedPrecondition,
+      /expired at .*; retry the call to request a new approval/,
+    );
     await expectCode(
       api.updateApproval({ approvalId: uuidv7(), status: A.APPROVED }),
       Code.NotFound,

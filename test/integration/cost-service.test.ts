@@ -8,6 +8,7 @@ import {
   BudgetLimitsSchema,
   BudgetPeriod,
   BudgetState,
+  BudgetThresholdSchema,
 } from "../../proto/gen/fulcrum/cost/v1/budget_pb.js";
 import { CostService } from "../../proto/gen/fulcrum/cost/v1/cost_service_pb.js";
 import { UserRole } from "../../proto/gen/fulcrum/tenant/v1/user_pb.js";
@@ -243,6 +244,19 @@ describe("UpdateBudget and DeleteBudget", () => {
       period: BudgetPeriod.CUSTOM,
       customPeriodSeconds: 3600n,
     });
+  });
+
+  it("keeps new thresholds given together with a new period", async () => {
+    const budget = await newBudget(t);
+    const both = await update(
+      budget,
+      {
+        period: BudgetPeriod.DAILY,
+        thresholds: [50, 90].map((percent) => create(BudgetThresholdSchema, { percent })),
+      },
+      ["period", "thresholds"],
+    );
+    expect(both.budget?.thresholds.map((th) => th.percent)).toEqual([50, 90]);
   });
 
   it("deletes a budget (gone from the set), refusing while an open envelope uses it", async () => {

@@ -19,12 +19,12 @@ import { events } from "../../db/schema/events.js";
 import { withTenant } from "../../db/tenant-context.js";
 import { EventSchema, EventType } from "../../proto/gen/fulcrum/eventstore/v1/event_pb.js";
 import { DEAD_LETTER_HEADERS } from "../../workers/event-processor/src/dead-letter.js";
-import { serveProcessorHttp } from "../../workers/event-processor/src/http.js";
 import { M } from "../../workers/event-processor/src/metrics.js";
 import {
   type EventProcessor,
   startEventProcessor,
 } from "../../workers/event-processor/src/processor.js";
+import { serveHealthHttp } from "../../workers/shared/health-http.js";
 import { type TestClickHouse, testClickHouse } from "../harness/clickhouse.js";
 import {
   chCounts,
@@ -200,7 +200,7 @@ describe("event processor", () => {
 
   it("serves /healthz and /metrics", async () => {
     const s = await setup();
-    const http = await serveProcessorHttp(s.processor, "127.0.0.1", 0);
+    const http = await serveHealthHttp(s.processor, "127.0.0.1", 0);
     try {
       await publishEvents(
         s.pub.js,

@@ -169,6 +169,26 @@ describe("settling a reservation", () => {
     expect(Number((await budgetRow(b.id))?.current_tokens)).toBe(500);
   });
 
+  it("answers each budget's status as GetBudgetStatus reports it", async () => {
+    // An input-token-only, INFINITE budget: the cases the two answers once disagreed on
+    // (token % of the total only; a period start of 1970).
+    const { rows } = await stack.owner.query<{ id: string }>(
+      `INSERT INTO budgets (tenant_id, name, period, max_input_tokens, workflow_id)
+       VALUES ($1, $2, 'INFINITE', 1000, 'wf-same-status') RETURNING id::text AS id`,
+      [tenant.tenantId, `b-${Math.random().toString(36).slice(2)}`],
+    );
+    const id = rows[0]?.id as string;
+    const res = await api.recordUsage({
+      workflowId: "wf-same-status",
+      costUsd: 0.01,
+      inputTokens: 850n,
+    });
+    const settled = res.budgets.find((s) => s.budgetId === id);
+    const read = (await api.getBudgetStatus({ budgetId: id })).status;
+    expect(settled?.tokenUsagePercent).toBe(85);
+    expect({ ...settled, computedAt: undefined }).toEqual({ ...read, computedAt: undefined });
+  });
+
   it("refuses a second settle of the same reservation or key with AlreadyExists, counted once", async () => {
     const b = await budget({ workflowId: "wf-twice" });
     const reservationId = await reserve([b.key], 100);
@@ -305,6 +325,10 @@ describe("envelopes", () => {
       toolCalls: 2,
     });
     expect((await used(rootBudget.key)).used.costMicros).toBe(3000);
+    // Envelope counters have no period: they leave Redis 30 days after their last write.
+    const ttl = await stack.redis.pttl(rootCounter);
+    expect(ttl).toBeGreaterThan(29 * 24 * 3_600_000);
+    expect(ttl).toBeLessThanOrEqual(30 * 24 * 3_600_000);
   });
 });
 

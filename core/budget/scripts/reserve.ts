@@ -7,7 +7,7 @@ import { COMMON_LUA } from "./common.js";
  * ARGV: now, expiresAt, resId, est tok, cost, llm, tool, counters JSON, then per counter
  *       9 values: limit tok, in, out, cost, llm, tool (-1: none), suspended, hard, expireAt.
  * Reply: ok (1/0), then per counter 11 integers: code (0 fits, 1 exhausted, 2 would
- *        exceed, 3 suspended), dimension (1..6, 0 none), used, reserved, limit, and the
+ *        exceed — its limit, or 2^53 - 1 for any reserved sum —, 3 suspended), dimension (1..6, 0 none), used, reserved, limit, and the
  *        remaining of each of the 6 dimensions (-1: no limit).
  */
 export const RESERVE_LUA = `${COMMON_LUA}
@@ -18,6 +18,10 @@ local any = est[1] + est[2] + est[3] + est[4] > 0
 local n = (#KEYS - 1) / 2
 -- Dimension d: its used field, its reserved/estimate index (0: exhaustion check only).
 local RES_OF = {1, 0, 0, 2, 3, 4}
+-- Reserved sums stay within 2^53 - 1, limit or none: exact in Lua's doubles, and far from
+-- HINCRBY's int64 overflow, whose error would end the script after the counters before
+-- it were already raised (Redis does not roll a script back), leaking their amounts.
+local MAX_EXACT = 9007199254740991
 local ok = 1
 local rows = {}
 for i = 1, n do
@@ -32,11 +36,13 @@ for i = 1, n do
   if suspended then row.code = 3 end
   for d = 1, 6 do
     local limit = tonumber(ARGV[base + d])
-    if row.code == 0 and hard and limit >= 0 then
+    local r = RES_OF[d]
+    local e = r > 0 and est[r] or 0
+    local reserved = r > 0 and num(v[6 + r]) or 0
+    if row.code == 0 and e > 0 and reserved + e > MAX_EXACT then
+      row = {code = 2, dim = d, used = num(v[d]), reserved = reserved, limit = MAX_EXACT}
+    elseif row.code == 0 and hard and limit >= 0 then
       local used = num(v[d])
-      local r = RES_OF[d]
-      local reserved = r > 0 and num(v[6 + r]) or 0
-      local e = r > 0 and est[r] or 0
       if used >= limit then
         row = {code = 1, dim = d, used = used, reserved = reserved, limit = limit}
       elseif e > 0 and used + reserved + e > limit then

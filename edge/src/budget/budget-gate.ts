@@ -125,7 +125,7 @@ export class BudgetGate {
       limits: c.limits,
       suspended: c.suspended,
       ...(c.hard === false ? { hard: false } : {}),
-      expireAtMs: counterExpiry(c) ?? null,
+      expireAtMs: counterExpiry(c, nowMs),
     }));
     let result: Awaited<ReturnType<BudgetLedger["reserve"]>>;
     try {
@@ -168,8 +168,9 @@ export class BudgetGate {
   /** Best effort (an unreleased reservation expires at its TTL); for waitUntil. */
   async release(tenantId: string, reservationId: string): Promise<void> {
     try {
-      await this.options.ledger.release(tenantId, reservationId);
-      this.count("released");
+      // false: it had expired or been settled already; nothing was held any more.
+      const released = await this.options.ledger.release(tenantId, reservationId);
+      this.count(released ? "released" : "already_gone");
     } catch (error) {
       this.count("release_failed");
       this.options.logger.error("budget reservation not released; it expires at its TTL", {

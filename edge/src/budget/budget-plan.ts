@@ -3,9 +3,14 @@
  * BudgetSet, the envelope (if any) and the request, so the selection and the estimate
  * are unit-tested without Redis. budget-gate.ts does the I/O.
  */
-import type { BudgetDef, BudgetSet, EnvelopeRecord } from "../../../core/budget/budget-keys.js";
+import {
+  type BudgetDef,
+  type BudgetSet,
+  type EnvelopeRecord,
+  isEnvelopeActive,
+} from "../../../core/budget/budget-keys.js";
 import type { BudgetLimits } from "../../../core/budget/limits.js";
-import { periodWindow } from "../../../core/budget/periods.js";
+import { counterExpiryMs, periodWindow } from "../../../core/budget/periods.js";
 import {
   DEFAULT_MODEL_PRICES,
   estimateCostMicros,
@@ -14,8 +19,7 @@ import {
   priceFor,
   usdToMicros,
 } from "../../../core/budget/prices.js";
-
-const DAY_MS = 24 * 3600_000;
+import { globMatchAny } from "../../../core/policy-bundle/glob.js";
 
 /** What one call is expected to use (integers: tokens, micro-USD, calls). */
 export interface Estimate {
@@ -82,7 +86,9 @@ function priceOf(set: BudgetSet | null, model: string): ModelPrice {
 /**
  * Why the envelope refuses the call (a sentence for people), or undefined. Only an
  * AUTHORIZED or RUNNING envelope admits calls, until its deadline; an empty allowed
- * list allows every model (tool).
+ * list allows every model (tool). Allowed entries are globs (envelope.proto: "tool names
+ * or globs"; CreateEnvelope's subset check reads a trailing `*` as one, for models too),
+ * matched like policy scopes; a plain name matches only itself.
  */
 export function envelopeRefusal(
   envelope: EnvelopeRecord,
@@ -90,18 +96,18 @@ export function envelopeRefusal(
   nowMs: number,
 ): string | undefined {
   const name = `envelope ${envelope.id}`;
-  if (envelope.status !== "AUTHORIZED" && envelope.status !== "RUNNING") {
+  if (!isEnvelopeActive(envelope.status)) {
     return `${name} is ${envelope.status}: only an AUTHORIZED or RUNNING envelope admits calls`;
   }
   if (envelope.deadlineMs !== undefined && nowMs >= envelope.deadlineMs) {
     return `${name} passed its deadline (${new Date(envelope.deadlineMs).toISOString()}): its timeout is over`;
   }
   const model = subject.modelId ?? "";
-  if (model && envelope.allowedModels.length > 0 && !envelope.allowedModels.includes(model)) {
+  if (model && envelope.allowedModels.length > 0 && !globMatchAny(envelope.allowedModels, model)) {
     return `model ${model} is not allowed in ${name} (allowed: ${envelope.allowedModels.join(", ")})`;
   }
   if (envelope.allowedTools.length > 0) {
-    const refused = subject.toolNames.filter((t) => !envelope.allowedTools.includes(t));
+    const refused = subject.toolNames.filter((t) => !globMatchAny(envelope.allowedTools, t));
     if (refused.length > 0) {
       const tools =
         refused.length === 1 ? `tool ${refused[0]} is` : `tools ${refused.join(", ")} are`;
@@ -183,7 +189,7 @@ function hasLimit(limits: BudgetLimits | undefined): boolean {
   return limits !== undefined && Object.values(limits).some((v) => v !== undefined);
 }
 
-/** A counter's hash outlives its period by a day (settles arrive late); INFINITE ones keep. */
-export function counterExpiry(counter: PlannedCounter): number | undefined {
-  return counter.resetAtMs === null ? undefined : counter.resetAtMs + DAY_MS;
+/** When the counter's hash may leave Redis (core/budget/periods.ts). */
+export function counterExpiry(counter: PlannedCounter, nowMs: number): number {
+  return counterExpiryMs(counter.resetAtMs, nowMs);
 }

@@ -32,7 +32,7 @@ export function createEdgeMetrics(): Metrics {
     )
     .describe(
       "fulcrum_edge_budget_reservations_total",
-      "Budget steps of decisions by outcome (reserved, checked: nothing to reserve, refused, failed, released, release_failed).",
+      "Budget steps of decisions by outcome (reserved, checked: nothing to reserve, refused, failed, released, already_gone: released at its TTL or settled already, release_failed).",
     )
     .describe(
       "fulcrum_edge_approvals_total",

@@ -8,11 +8,13 @@
  * expired with it, so it can no longer be approved, and showing it PENDING would invite
  * a review that must fail.
  */
+
 import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { eq } from "drizzle-orm";
 import { notFound } from "../../../core/errors/fulcrum-error.js";
 import { isUuid } from "../../../core/ids/uuid.js";
+import { decisionIdOf } from "../../../core/ids/uuidv7.js";
 import { approvals } from "../../../db/schema/index.js";
 import {
   type Approval,
@@ -69,7 +71,7 @@ export function toApprovalProto(row: ApprovalRow, now: Date): Approval {
     tenantId: row.tenantId,
     policyId: row.policyId ?? "",
     ruleId: row.ruleId ?? "",
-    decisionId: row.decisionId ?? "",
+    decisionId: decisionIdOf(row.decisionId),
     workflowId: row.workflowId ?? "",
     envelopeId: row.envelopeId ?? "",
     action: row.actionName,

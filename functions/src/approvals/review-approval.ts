@@ -11,12 +11,13 @@
  * `reviewer` defaults to the caller's user id; `reviewer_id` is always the caller's user
  * (who acted, whatever name the request gives).
  */
+
 import type { JsonObject } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { eq, sql } from "drizzle-orm";
 import { newEvent } from "../../../core/audit/event-codec.js";
 import { FulcrumError } from "../../../core/errors/fulcrum-error.js";
-import { uuidv7 } from "../../../core/ids/uuidv7.js";
+import { decisionIdOf, uuidv7 } from "../../../core/ids/uuidv7.js";
 import { approvals } from "../../../db/schema/index.js";
 import { type Event, EventType } from "../../../proto/gen/fulcrum/eventstore/v1/event_pb.js";
 import {
@@ -76,7 +77,7 @@ export function approvalEvent(
           policyResult: {
             policyId: row.policyId,
             ruleId: row.ruleId ?? "",
-            decisionId: row.decisionId ?? "",
+            decisionId: decisionIdOf(row.decisionId),
             decision: Decision.REQUIRE_APPROVAL,
           },
         }
@@ -85,19 +86,24 @@ export function approvalEvent(
 }
 
 function alreadyDone(row: ApprovalRow, now: Date): FulcrumError | undefined {
+  // Expired (whether reconciliation has marked the row yet or not): nobody reviewed it, so
+  // the caller needs the way forward, not "already reviewed".
+  if (
+    row.status === "EXPIRED" ||
+    (row.status === "PENDING" && row.expiresAt.getTime() <= now.getTime())
+  ) {
+    return new FulcrumError(
+      "FailedPrecondition",
+      `approval ${row.id} expired at ${row.expiresAt.toISOString()}; retry the call to request a new approval`,
+      { field: "approval_id" },
+    );
+  }
   if (row.status !== "PENDING") {
     const by = row.reviewer ? ` by ${row.reviewer}` : "";
     const when = (row.reviewedAt ?? row.updatedAt).toISOString();
     return new FulcrumError(
       "FailedPrecondition",
       `approval ${row.id} is already ${row.status}${by} (at ${when}); a reviewed approval cannot be changed`,
-      { field: "approval_id" },
-    );
-  }
-  if (row.expiresAt.getTime() <= now.getTime()) {
-    return new FulcrumError(
-      "FailedPrecondition",
-      `approval ${row.id} expired at ${row.expiresAt.toISOString()}; retry the call to request a new approval`,
       { field: "approval_id" },
     );
   }

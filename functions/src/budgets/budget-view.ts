@@ -11,9 +11,6 @@ import { type PeriodWindow, periodToProto, periodWindow } from "../../../core/bu
 import {
   type BudgetStateName,
   budgetState,
-  dimensionPercents,
-  nextThreshold,
-  remainingOf,
   stateToProto,
   usagePercent,
 } from "../../../core/budget/status.js";
@@ -23,11 +20,10 @@ import {
   BudgetLimitsSchema,
   BudgetSchema,
   type BudgetStatus,
-  BudgetStatusSchema,
   BudgetThresholdSchema,
-  BudgetUsageSchema,
 } from "../../../proto/gen/fulcrum/cost/v1/budget_pb.js";
 import { numericToMicros } from "../usage/money.js";
+import { budgetStatusProto, periodStartOf, usageProto, usdOf } from "./budget-status.js";
 
 export type BudgetRow = typeof budgets.$inferSelect;
 
@@ -83,22 +79,9 @@ export function viewOf(row: BudgetRow, now: Date): BudgetView {
 }
 
 const big = (v: number | undefined) => (v === undefined ? undefined : BigInt(v));
-const usd = (micros: number) => micros / 1_000_000;
 
-function usageProto(used: BudgetUsage) {
-  return create(BudgetUsageSchema, {
-    totalTokens: BigInt(used.tokens),
-    inputTokens: BigInt(used.inputTokens),
-    outputTokens: BigInt(used.outputTokens),
-    costUsd: usd(used.costMicros),
-    llmCalls: BigInt(used.llmCalls),
-    toolCalls: BigInt(used.toolCalls),
-  });
-}
-
-/** Start of the period shown: INFINITE budgets count from their creation. */
-function periodStartOf(view: BudgetView): Date {
-  return view.row.period === "INFINITE" ? view.row.createdAt : new Date(view.window.startMs);
+function viewPeriodStart(view: BudgetView): Date {
+  return periodStartOf(view.row.period, view.row.createdAt.getTime(), view.window);
 }
 
 export function toBudgetProto(view: BudgetView): Budget {
@@ -115,7 +98,7 @@ export function toBudgetProto(view: BudgetView): Budget {
       maxTokens: big(limits.tokens),
       maxInputTokens: big(limits.inputTokens),
       maxOutputTokens: big(limits.outputTokens),
-      maxCostUsd: limits.costMicros === undefined ? undefined : usd(limits.costMicros),
+      maxCostUsd: limits.costMicros === undefined ? undefined : usdOf(limits.costMicros),
       maxLlmCalls: big(limits.llmCalls),
       maxToolCalls: big(limits.toolCalls),
       ...(row.maxExecutionSeconds !== null
@@ -136,7 +119,7 @@ export function toBudgetProto(view: BudgetView): Budget {
     customPeriodSeconds: BigInt(row.periodSeconds ?? 0),
     currentSpend: usageProto(view.used),
     status: stateToProto(view.state),
-    periodStart: timestampFromDate(periodStartOf(view)),
+    periodStart: timestampFromDate(viewPeriodStart(view)),
     ...(window.endMs !== null ? { resetAt: timestampFromDate(new Date(window.endMs)) } : {}),
     hardLimit: row.hardLimit,
     createdBy: row.createdBy ?? "",
@@ -147,36 +130,17 @@ export function toBudgetProto(view: BudgetView): Budget {
 
 /** GetBudgetStatus: usage, per-limit percentages, what remains, the next threshold. */
 export function toStatusProto(view: BudgetView, now: Date): BudgetStatus {
-  const pct = dimensionPercents(view.limits, view.used);
-  const left = remainingOf(view.limits, view.used);
-  const next = nextThreshold(
-    view.row.thresholds.map((t) => t.percent),
-    view.percent,
+  return budgetStatusProto(
+    {
+      budgetId: view.row.id,
+      state: view.state,
+      percent: view.percent,
+      limits: view.limits,
+      used: view.used,
+      thresholds: view.row.thresholds.map((t) => t.percent),
+      periodStart: viewPeriodStart(view),
+      window: view.window,
+    },
+    now,
   );
-  const tokenPct = Math.max(0, pct.tokens ?? 0, pct.inputTokens ?? 0, pct.outputTokens ?? 0);
-  return create(BudgetStatusSchema, {
-    budgetId: view.row.id,
-    status: stateToProto(view.state),
-    usage: usageProto(view.used),
-    tokenUsagePercent: tokenPct,
-    costUsagePercent: pct.costMicros ?? 0,
-    llmCallsUsagePercent: pct.llmCalls ?? 0,
-    toolCallsUsagePercent: pct.toolCalls ?? 0,
-    remaining: create(BudgetLimitsSchema, {
-      maxTokens: big(left.tokens),
-      maxInputTokens: big(left.inputTokens),
-      maxOutputTokens: big(left.outputTokens),
-      maxCostUsd: left.costMicros === undefined ? undefined : usd(left.costMicros),
-      maxLlmCalls: big(left.llmCalls),
-      maxToolCalls: big(left.toolCalls),
-    }),
-    ...(next !== undefined
-      ? { nextThreshold: create(BudgetThresholdSchema, { percent: next }) }
-      : {}),
-    periodStart: timestampFromDate(periodStartOf(view)),
-    ...(view.window.endMs !== null
-      ? { resetAt: timestampFromDate(new Date(view.window.endMs)) }
-      : {}),
-    computedAt: timestampFromDate(now),
-  });
 }

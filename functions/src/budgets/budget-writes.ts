@@ -5,10 +5,15 @@
  */
 import { and, eq, inArray, sql } from "drizzle-orm";
 import type { PgUpdateSetSource } from "drizzle-orm/pg-core";
+import { ENVELOPE_OPEN_STATUSES } from "../../../core/budget/envelope-record.js";
 import { periodToProto } from "../../../core/budget/periods.js";
 import { FulcrumError } from "../../../core/errors/fulcrum-error.js";
 import type { ConstraintMessages } from "../../../db/database-errors.js";
-import { budgets, envelopes } from "../../../db/schema/index.js";
+import {
+  budgets,
+  envelopes,
+  type BudgetThreshold as StoredThreshold,
+} from "../../../db/schema/index.js";
 import { type Budget, BudgetState } from "../../../proto/gen/fulcrum/cost/v1/budget_pb.js";
 import { recordAudit } from "../audit/audit-trail.js";
 import type { TenantPrincipal } from "../auth/principal.js";
@@ -134,7 +139,10 @@ export async function applyBudgetUpdate(
     } as Budget;
     const period = periodColumns(merged, "budget");
     if (period.period !== current.period || period.periodSeconds !== current.periodSeconds) {
-      Object.assign(set, period, freshPeriod(current));
+      // The thresholds to reset are the ones being stored: new ones given in the same
+      // update must not be replaced by the row's old list.
+      const thresholds = (set.thresholds as StoredThreshold[] | undefined) ?? current.thresholds;
+      Object.assign(set, period, freshPeriod(thresholds));
     }
   }
   if (has("status")) {
@@ -170,8 +178,8 @@ function statusAction(before: BudgetRow, after: BudgetRow): string | undefined {
   return undefined;
 }
 
-/** The columns of a budget that starts counting now. */
-function freshPeriod(row: BudgetRow): PgUpdateSetSource<typeof budgets> {
+/** The columns of a budget that starts counting now, with `thresholds` un-notified. */
+function freshPeriod(thresholds: readonly StoredThreshold[]): PgUpdateSetSource<typeof budgets> {
   return {
     periodStart: sql`now()`,
     currentTokens: 0,
@@ -181,7 +189,7 @@ function freshPeriod(row: BudgetRow): PgUpdateSetSource<typeof budgets> {
     currentLlmCalls: 0,
     currentToolCalls: 0,
     currentExecutionMs: 0,
-    thresholds: row.thresholds.map((t) => ({ ...t, notified: false, notified_at: null })),
+    thresholds: thresholds.map((t) => ({ ...t, notified: false, notified_at: null })),
   };
 }
 
@@ -195,12 +203,7 @@ export async function deleteBudgetRow(tx: Tx, caller: TenantPrincipal, id: strin
   const active = await tx
     .select({ id: envelopes.id })
     .from(envelopes)
-    .where(
-      and(
-        eq(envelopes.budgetId, id),
-        inArray(envelopes.status, ["PENDING", "AUTHORIZED", "RUNNING", "PAUSED"]),
-      ),
-    )
+    .where(and(eq(envelopes.budgetId, id), inArray(envelopes.status, ENVELOPE_OPEN_STATUSES)))
     .limit(1);
   if (active[0]) {
     throw new FulcrumError(

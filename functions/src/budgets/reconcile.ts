@@ -18,6 +18,7 @@
  * start and every 60 s (startReconcileLoop), and in AWS by an SST cron (reconcile-cron.ts).
  */
 import { sql } from "drizzle-orm";
+import { ENVELOPE_OPEN_STATUSES } from "../../../core/budget/envelope-record.js";
 import { BudgetLedger } from "../../../core/budget/ledger.js";
 import type { UsedValues } from "../../../core/budget/ledger-types.js";
 import { expireApprovals } from "../approvals/approval-expiry.js";
@@ -136,7 +137,7 @@ export async function currentUsage(
       await tx.execute<{ id: string; cost_summary: Record<string, unknown> }>(sql`
         with recursive live(id, parent) as (
           select id, parent_envelope_id from envelopes
-           where status in ('PENDING', 'AUTHORIZED', 'RUNNING', 'PAUSED')
+           where status = any(${`{${ENVELOPE_OPEN_STATUSES.join(",")}}`}::text[])
           union
           select e.id, e.parent_envelope_id from envelopes e join live l on e.id = l.parent
         )
@@ -149,12 +150,12 @@ export async function currentUsage(
     const window = windowOf(row, nowMs);
     if (row.periodStartMs < window.startMs) continue;
     if (Object.values(row.used).every((v) => v === 0)) continue;
-    used.push(budgetUsed(deps.budgetKeys, tenantId, row, window));
+    used.push(budgetUsed(deps.budgetKeys, tenantId, row, window, nowMs));
   }
   for (const e of envelopes) {
     const summary = e.cost_summary ?? {};
     if (Object.values(summaryUsage(summary)).every((v) => v === 0)) continue;
-    used.push(envelopeUsed(deps.budgetKeys, tenantId, e.id, summary));
+    used.push(envelopeUsed(deps.budgetKeys, tenantId, e.id, summary, nowMs));
   }
   return used;
 }

@@ -11,8 +11,13 @@
  * 7 days; the edge treats an unknown envelope as ungoverned, and a finished one has
  * nothing left to govern.
  */
-import { sql } from "drizzle-orm";
-import { type EnvelopeRecord, TERMINAL_ENVELOPE_TTL_MS } from "../../../core/budget/budget-keys.js";
+import { inArray, sql } from "drizzle-orm";
+import {
+  ENVELOPE_FINAL_STATUSES,
+  ENVELOPE_OPEN_STATUSES,
+  type EnvelopeRecord,
+  TERMINAL_ENVELOPE_TTL_MS,
+} from "../../../core/budget/budget-keys.js";
 import { FulcrumError } from "../../../core/errors/fulcrum-error.js";
 import { envelopes } from "../../../db/schema/index.js";
 import { inTenant, type Tx } from "../db/tenant-transaction.js";
@@ -24,8 +29,7 @@ import { isTerminal } from "./envelope-transitions.js";
 export type EnvelopeRecordDeps = Pick<FunctionsDeps, "db" | "redis" | "budgetKeys">;
 
 const PUT_SCRIPT = `
-local terminal = {COMPLETED=true, FAILED=true, TERMINATED=true, BUDGET_EXCEEDED=true,
-  POLICY_VIOLATION=true, TIMEOUT=true}
+local terminal = {${ENVELOPE_FINAL_STATUSES.map((s) => `${s}=true`).join(", ")}}
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local ok, old = pcall(cjson.decode, cur)
@@ -139,12 +143,13 @@ export async function publishEnvelopeRecords(
   deps: EnvelopeRecordDeps,
   tenantId: string,
 ): Promise<number> {
-  const active = sql`e.status IN ('PENDING', 'AUTHORIZED', 'RUNNING', 'PAUSED')`;
+  const open = `{${ENVELOPE_OPEN_STATUSES.join(",")}}`;
+  const active = sql`e.status = any(${open}::text[])`;
   const { rows, paths } = await inTenant(deps.db, tenantId, async (tx) => ({
     rows: await tx
       .select()
       .from(envelopes)
-      .where(sql`${envelopes.status} IN ('PENDING', 'AUTHORIZED', 'RUNNING', 'PAUSED')`),
+      .where(inArray(envelopes.status, ENVELOPE_OPEN_STATUSES)),
     paths: await ancestorsOf(tx, active),
   }));
   try {

@@ -23,6 +23,7 @@ import {
   TraceContextSchema,
 } from "../../../proto/gen/fulcrum/envelope/v1/envelope_pb.js";
 import type { Tx } from "../db/tenant-transaction.js";
+import { summaryUsage } from "../usage/envelope-usage.js";
 import { governanceFromJson, governanceToProto } from "./envelope-governance.js";
 
 export type EnvelopeRow = typeof envelopes.$inferSelect;
@@ -51,26 +52,25 @@ const big = (v: unknown): bigint => BigInt(Math.max(0, Math.trunc(n(v))));
 /** cost_summary jsonb → CostSummary; cost may be kept as micro-USD or USD. */
 export function costSummaryOf(row: EnvelopeRow, now: Date): CostSummary {
   const j = (row.costSummary ?? {}) as Record<string, unknown>;
-  const costUsd = "cost_micros" in j ? n(j.cost_micros) / 1_000_000 : n(j.cost_usd);
+  // The totals read as RecordUsage reads them when it adds a call (one reading of the jsonb).
+  const used = summaryUsage(j);
   const models = Array.isArray(j.model_costs) ? j.model_costs : [];
   const end = row.completedAt ?? now;
   // Wall clock since RUNNING; an envelope never started reports its calls' summed time.
   const execMs = row.startedAt
     ? Math.max(0, end.getTime() - row.startedAt.getTime())
     : Math.trunc(n(j.execution_ms));
-  const input = big(j.input_tokens);
-  const output = big(j.output_tokens);
   return create(CostSummarySchema, {
     envelopeId: row.id,
     tenantId: row.tenantId,
     workflowId: row.workflowId,
     budgetId: row.budgetId ?? "",
-    inputTokens: input,
-    outputTokens: output,
-    totalTokens: "total_tokens" in j ? big(j.total_tokens) : input + output,
-    costUsd,
-    llmCalls: big(j.llm_calls),
-    toolCalls: big(j.tool_calls),
+    inputTokens: BigInt(used.inputTokens),
+    outputTokens: BigInt(used.outputTokens),
+    totalTokens: BigInt(used.tokens),
+    costUsd: used.costMicros / 1_000_000,
+    llmCalls: BigInt(used.llmCalls),
+    toolCalls: BigInt(used.toolCalls),
     modelCosts: models
       .filter((m): m is Record<string, unknown> => typeof m === "object" && m !== null)
       .map((m) =>

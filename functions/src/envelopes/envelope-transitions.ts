@@ -21,7 +21,11 @@
  *   outside the execution; the payload's `to` says why).
  * - → TIMEOUT: EXECUTION_FAILED (the execution did not finish; `to` says TIMEOUT).
  */
-import type { EnvelopeStatusName } from "../../../core/budget/envelope-record.js";
+import {
+  type EnvelopeStatusName,
+  isEnvelopeActive,
+  isEnvelopeFinal,
+} from "../../../core/budget/envelope-record.js";
 import { EventType } from "../../../proto/gen/fulcrum/eventstore/v1/event_pb.js";
 
 export type { EnvelopeStatusName };
@@ -56,14 +60,11 @@ export function canTransition(from: EnvelopeStatusName, to: EnvelopeStatusName):
   return NEXT[from].includes(to);
 }
 
-export function isTerminal(status: EnvelopeStatusName): boolean {
-  return NEXT[status].length === 0;
-}
+/** Final (no transition out): core's list, which the edge's record and SQL filters share. */
+export const isTerminal = isEnvelopeFinal;
 
 /** Statuses under which the edge admits calls of the envelope (and a child may be opened). */
-export function isActive(status: EnvelopeStatusName): boolean {
-  return status === "AUTHORIZED" || status === "RUNNING";
-}
+export const isActive = isEnvelopeActive;
 
 export interface TransitionEventType {
   eventType: EventType;

@@ -10,7 +10,7 @@
  * just after a reset would otherwise be lost to a counter nobody reads any more.
  */
 import { sql } from "drizzle-orm";
-import type { BudgetUsage } from "../../../core/budget/limits.js";
+import { addUsage, type BudgetUsage, ZERO_USAGE } from "../../../core/budget/limits.js";
 import type { PeriodWindow } from "../../../core/budget/periods.js";
 import {
   type BudgetStateName,
@@ -57,7 +57,7 @@ export function countUsage(
   let periodStartMs = row.periodStartMs;
   if (row.periodStartMs < window.startMs) {
     signals.push({ kind: "reset", previousStartMs: row.periodStartMs });
-    used = { tokens: 0, inputTokens: 0, outputTokens: 0, costMicros: 0, llmCalls: 0, toolCalls: 0 };
+    used = ZERO_USAGE;
     executionMs = 0;
     thresholds = thresholds.map((t) => ({
       percent: t.percent,
@@ -66,14 +66,7 @@ export function countUsage(
     }));
     periodStartMs = window.startMs;
   }
-  const after: BudgetUsage = {
-    tokens: used.tokens + delta.usage.tokens,
-    inputTokens: used.inputTokens + delta.usage.inputTokens,
-    outputTokens: used.outputTokens + delta.usage.outputTokens,
-    costMicros: used.costMicros + delta.usage.costMicros,
-    llmCalls: used.llmCalls + delta.usage.llmCalls,
-    toolCalls: used.toolCalls + delta.usage.toolCalls,
-  };
+  const after = addUsage(used, delta.usage);
   const percent = usagePercent(row.limits, after);
   // Ascending, so a jump from 50 % to 120 % reports the warning before the exhaustion.
   for (const t of [...thresholds].sort((a, b) => a.percent - b.percent)) {

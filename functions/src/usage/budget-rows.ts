@@ -10,6 +10,7 @@ import type { UsedValues } from "../../../core/budget/ledger-types.js";
 import type { BudgetLimits, BudgetUsage } from "../../../core/budget/limits.js";
 import {
   type BudgetPeriodName,
+  counterExpiryMs,
   type PeriodWindow,
   periodWindow,
 } from "../../../core/budget/periods.js";
@@ -141,20 +142,18 @@ export function windowOf(row: BudgetRow, nowMs: number): PeriodWindow {
   );
 }
 
-const DAY_MS = 24 * 3_600_000;
-
 /** The ledger's absolute values of a budget's counter for `window` (its current period). */
 export function budgetUsed(
   keys: BudgetKeys,
   tenantId: string,
   row: BudgetRow,
   window: PeriodWindow,
+  nowMs: number,
 ): UsedValues {
   return {
     key: keys.counter(tenantId, row.id, window.startMs),
     ...usedFields(row.used),
-    // A period's counter outlives it by a day (late settles), then Redis drops it.
-    expireAtMs: window.endMs === null ? null : window.endMs + DAY_MS,
+    expireAtMs: counterExpiryMs(window.endMs, nowMs),
   };
 }
 

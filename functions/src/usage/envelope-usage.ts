@@ -4,10 +4,12 @@
  * parent's summary — and its ledger counter `env:<id>` (period INFINITE) — is what the
  * whole tree under it has consumed: a child can never spend past its parent's limits.
  */
+
 import { sql } from "drizzle-orm";
 import { type BudgetKeys, envelopeCounterId } from "../../../core/budget/budget-keys.js";
 import type { UsedValues } from "../../../core/budget/ledger-types.js";
-import type { BudgetUsage } from "../../../core/budget/limits.js";
+import { addUsage, type BudgetUsage } from "../../../core/budget/limits.js";
+import { counterExpiryMs } from "../../../core/budget/periods.js";
 import { notFound } from "../../../core/errors/fulcrum-error.js";
 import { isUuid } from "../../../core/ids/uuid.js";
 import type { Tx } from "../db/tenant-transaction.js";
@@ -126,14 +128,15 @@ export function addToSummary(
     entry.cost_micros = n(entry.cost_micros) + call.usage.costMicros;
     entry.call_count = n(entry.call_count) + Math.max(1, call.usage.llmCalls);
   }
+  const after = addUsage(before, call.usage);
   return {
     ...summary,
-    input_tokens: before.inputTokens + call.usage.inputTokens,
-    output_tokens: before.outputTokens + call.usage.outputTokens,
-    total_tokens: before.tokens + call.usage.tokens,
-    cost_micros: before.costMicros + call.usage.costMicros,
-    llm_calls: before.llmCalls + call.usage.llmCalls,
-    tool_calls: before.toolCalls + call.usage.toolCalls,
+    input_tokens: after.inputTokens,
+    output_tokens: after.outputTokens,
+    total_tokens: after.tokens,
+    cost_micros: after.costMicros,
+    llm_calls: after.llmCalls,
+    tool_calls: after.toolCalls,
     execution_ms: n(summary.execution_ms) + call.executionMs,
     model_costs: models,
     updated_at: call.at.toISOString(),
@@ -150,16 +153,17 @@ export async function writeSummary(
      where id = ${id}::uuid`);
 }
 
-/** The envelope's own counter (`env:<id>`, never expires while it may run). */
+/** The envelope's own counter (`env:<id>`; kept 30 days past its last write). */
 export function envelopeUsed(
   keys: BudgetKeys,
   tenantId: string,
   envelopeId: string,
   summary: Record<string, unknown>,
+  nowMs: number,
 ): UsedValues {
   return {
     key: keys.counter(tenantId, envelopeCounterId(envelopeId), 0),
     ...usedFields(summaryUsage(summary)),
-    expireAtMs: null,
+    expireAtMs: counterExpiryMs(null, nowMs),
   };
 }

@@ -21,13 +21,7 @@ import { create } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import { sql } from "drizzle-orm";
 import { BudgetLedger } from "../../../core/budget/ledger.js";
-import {
-  costMicros,
-  DEFAULT_MODEL_PRICES,
-  FALLBACK_MODEL_PRICE,
-  type ModelPrice,
-  priceFor,
-} from "../../../core/budget/prices.js";
+import { costMicros, FALLBACK_MODEL_PRICE, priceFor } from "../../../core/budget/prices.js";
 import { FulcrumError } from "../../../core/errors/fulcrum-error.js";
 import {
   type RecordUsageRequest,
@@ -36,6 +30,8 @@ import {
 } from "../../../proto/gen/fulcrum/cost/v1/cost_service_pb.js";
 import { requirePermission } from "../auth/permissions.js";
 import { tenantCaller } from "../auth/principal.js";
+import { budgetStatusProto, periodStartOf } from "../budgets/budget-status.js";
+import { ownPrices } from "../budgets/model-price-store.js";
 import { inTenant, type Tx } from "../db/tenant-transaction.js";
 import type { FunctionsDeps } from "../deps.js";
 import { stageManagementEvent } from "../events/management-events.js";
@@ -52,7 +48,6 @@ import {
 import { microsToNumeric } from "./money.js";
 import { reservationBudgetIds } from "./reservation-lookup.js";
 import { type UsageInput, usageInput } from "./usage-input.js";
-import { countedStatus } from "./usage-status.js";
 
 export const SETTLE_FAILED_METRIC = "fulcrum_functions_budget_settle_failed_total";
 
@@ -86,8 +81,12 @@ export function recordUsage(deps: FunctionsDeps) {
       recordInTx(tx, tenantId, input, reservedBudgets, now),
     );
     const used = [
-      ...recorded.counted.map((c) => budgetUsed(deps.budgetKeys, tenantId, c.row, c.window)),
-      ...recorded.envelopes.map((e) => envelopeUsed(deps.budgetKeys, tenantId, e.id, e.summary)),
+      ...recorded.counted.map((c) =>
+        budgetUsed(deps.budgetKeys, tenantId, c.row, c.window, now.getTime()),
+      ),
+      ...recorded.envelopes.map((e) =>
+        envelopeUsed(deps.budgetKeys, tenantId, e.id, e.summary, now.getTime()),
+      ),
     ];
     if (used.length === 0 && !input.reservationId) return respond(recorded, now);
     try {
@@ -117,7 +116,21 @@ function respond(recorded: Recorded, now: Date): RecordUsageResponse {
   return create(RecordUsageResponseSchema, {
     costEventId: recorded.costEventId,
     costUsd: recorded.costMicros / 1_000_000,
-    budgets: recorded.counted.map((c) => countedStatus(c, now)),
+    budgets: recorded.counted.map((c) =>
+      budgetStatusProto(
+        {
+          budgetId: c.row.id,
+          state: c.state,
+          percent: c.percent,
+          limits: c.row.limits,
+          used: c.row.used,
+          thresholds: c.row.thresholds.map((t) => t.percent),
+          periodStart: periodStartOf(c.row.period, c.row.createdAtMs, c.window),
+          window: c.window,
+        },
+        now,
+      ),
+    ),
   });
 }
 
@@ -199,13 +212,8 @@ async function recordInTx(
 /** Tokens at the tenant's price for the model (its own, else the default, else fallback). */
 async function priceUsage(tx: Tx, input: UsageInput): Promise<number> {
   if (input.inputTokens + input.outputTokens === 0 || !input.modelId) return 0;
-  const { rows } = await tx.execute<{ model_id: string; i: number; o: number }>(sql`
-    select model_id, input_usd_per_million::float8 as i, output_usd_per_million::float8 as o
-      from model_prices`);
-  const prices: Record<string, ModelPrice> = { ...DEFAULT_MODEL_PRICES };
-  for (const r of rows) prices[r.model_id] = [Number(r.i), Number(r.o)];
   return costMicros(
-    priceFor(prices, FALLBACK_MODEL_PRICE, input.modelId),
+    priceFor(await ownPrices(tx), FALLBACK_MODEL_PRICE, input.modelId),
     input.inputTokens,
     input.outputTokens,
   );

@@ -7,9 +7,11 @@
  * approval consumed. Pure: the governance writer runs what this returns under the
  * event's tenant.
  */
+
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { isUuid } from "../../../core/ids/uuid.js";
+import { decisionUuid } from "../../../core/ids/uuidv7.js";
 import { type Event, EventType } from "../../../proto/gen/fulcrum/eventstore/v1/event_pb.js";
 import { DecisionReason } from "../../../proto/gen/fulcrum/policy/v1/evaluation_pb.js";
 
@@ -77,7 +79,7 @@ function requested(event: Event): ApprovalOutcome {
   const toolNames = strings(p.tool_names);
   const reasons = strings(p.reasons).map((r) => r.slice(0, MAX_TEXT));
   const hash = str(p.arguments_hash).toLowerCase();
-  const decisionId = str(p.decision_id).replace(/^dec_/, "");
+  const decisionId = decisionUuid(str(p.decision_id));
   const envelopeId = str(p.envelope_id) || event.envelopeId;
   const policyId = str(p.policy_id) || event.policyResult?.policyId || "";
   const actionName = (str(p.action) || toolNames.join(",") || "action").slice(0, 200);

@@ -4,10 +4,15 @@
  * ClickHouse password, the database URL's credentials) are never logged: only
  * {@link describeConfig} output is.
  */
+import type { EventStreamSettings } from "../../../core/audit/event-stream.js";
 import {
-  type EventStreamSettings,
-  parseEventStreamSettings,
-} from "../../../core/audit/event-stream.js";
+  BadEnvironmentError,
+  type Env,
+  eventStreamSettings,
+  integer,
+  optional,
+  url,
+} from "../../shared/env.js";
 
 export interface EventProcessorConfig {
   natsUrl: string;
@@ -37,40 +42,8 @@ export interface EventProcessorConfig {
   streams: EventStreamSettings;
 }
 
-export class BadEnvironmentError extends Error {
-  override name = "BadEnvironmentError";
-}
-
-type Env = Record<string, string | undefined>;
-
-function optional(env: Env, name: string): string | undefined {
-  const value = env[name]?.trim();
-  return value ? value : undefined;
-}
-
-function url(env: Env, name: string, fallback: string, protocols: string[]): string {
-  const value = optional(env, name) ?? fallback;
-  let parsed: URL;
-  try {
-    parsed = new URL(value);
-  } catch {
-    throw new BadEnvironmentError(`${name} is not a URL`);
-  }
-  if (!protocols.includes(parsed.protocol)) {
-    throw new BadEnvironmentError(`${name} must be a ${protocols.join(" or ")}// URL`);
-  }
-  return value;
-}
-
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = optional(env, name);
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!/^[0-9]+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
-    throw new BadEnvironmentError(`${name} must be an integer from ${min} to ${max}`);
-  }
-  return n;
-}
+// The shared helpers; BadEnvironmentError is re-exported for the worker's callers.
+export { BadEnvironmentError } from "../../shared/env.js";
 
 /** @throws BadEnvironmentError naming the first variable that is missing or malformed. */
 export function parseEventProcessorConfig(env: Env): EventProcessorConfig {
@@ -82,12 +55,7 @@ export function parseEventProcessorConfig(env: Env): EventProcessorConfig {
     throw new BadEnvironmentError("CLICKHOUSE_DATABASE must be a plain identifier");
   }
   const host = optional(env, "EVENT_PROCESSOR_HOST") ?? "127.0.0.1";
-  let streams: EventStreamSettings;
-  try {
-    streams = parseEventStreamSettings(env);
-  } catch (error) {
-    throw new BadEnvironmentError((error as Error).message);
-  }
+  const streams = eventStreamSettings(env);
   const username = optional(env, "CLICKHOUSE_USER");
   const password = env.CLICKHOUSE_PASSWORD;
   return {

@@ -10,7 +10,8 @@ import {
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
 import { type EventStreamSettings, ensureEventStreams } from "../../../core/audit/event-stream.js";
-import { EVENTS_STREAM, EVENTS_SUBJECT_PREFIX } from "../../../core/audit/event-subject.js";
+import { EVENTS_SUBJECT_PREFIX } from "../../../core/audit/event-subject.js";
+import { ensureDurableConsumer } from "../../shared/durable-consumer.js";
 
 export const CONSUMER_NAME = "event-processor";
 
@@ -43,26 +44,5 @@ export async function ensureConsumer(
   settings: ConsumerSettings,
 ): Promise<void> {
   await ensureEventStreams(jsm, streams);
-  const wanted = consumerConfig(settings);
-  const existing = await jsm.consumers.info(EVENTS_STREAM, CONSUMER_NAME).catch((error) => {
-    if (
-      /consumer not found/i.test(String(error)) ||
-      (error as Error).name === "ConsumerNotFoundError"
-    ) {
-      return undefined;
-    }
-    throw error;
-  });
-  if (!existing) {
-    await jsm.consumers.add(EVENTS_STREAM, wanted);
-    return;
-  }
-  const updatable = ["ack_wait", "max_deliver", "max_ack_pending"] as const;
-  if (updatable.some((key) => existing.config[key] !== wanted[key])) {
-    await jsm.consumers.update(EVENTS_STREAM, CONSUMER_NAME, {
-      ack_wait: wanted.ack_wait,
-      max_deliver: wanted.max_deliver,
-      max_ack_pending: wanted.max_ack_pending,
-    });
-  }
+  await ensureDurableConsumer(jsm, CONSUMER_NAME, consumerConfig(settings));
 }

@@ -10,14 +10,15 @@
  * await processor.stop();
  */
 import type { ClickHouseClient } from "@clickhouse/client";
-import { type ConsumerInfo, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
+import type { ConsumerInfo, JsMsg } from "@nats-io/jetstream";
 import { withDeadline } from "../../../core/async/deadline.js";
 import { EVENTS_STREAM } from "../../../core/audit/event-subject.js";
 import { createLogger, type Logger } from "../../../core/logging/logger.js";
-import type { Metrics } from "../../../core/observability/metrics.js";
 import { createClickHouse } from "../../../db/clickhouse/client.js";
 import { createDb } from "../../../db/client.js";
+import { connectWorkerNats } from "../../shared/nats.js";
+import { startPullLoop } from "../../shared/pull-loop.js";
+import type { WorkerHandle } from "../../shared/run-worker.js";
 import { type BatchStores, processBatch } from "./batch.js";
 import { Batcher } from "./batcher.js";
 import type { EventProcessorConfig } from "./config.js";
@@ -40,14 +41,8 @@ export interface ProcessorHealth {
   };
 }
 
-export interface EventProcessor {
-  /** Resolves once the consumer exists and messages are being pulled. */
-  ready: Promise<void>;
-  metrics: Metrics;
-  health(): Promise<ProcessorHealth>;
-  /** Stops pulling, stores and acks what was received, closes every connection. */
-  stop(): Promise<void>;
-}
+/** `stop()` stores and acks what was received before closing. */
+export type EventProcessor = WorkerHandle<ProcessorHealth>;
 
 const HEALTH_TIMEOUT_MS = 2000;
 /**
@@ -62,27 +57,8 @@ export async function startEventProcessor(
   logger: Logger = createLogger("event-processor"),
 ): Promise<EventProcessor> {
   const metrics = createProcessorMetrics();
-  const nc = await connect({
-    servers: config.natsUrl,
-    name: "fulcrum-event-processor",
-    // Reconnect forever: the stream is durable, so the processor only ever waits.
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 1000,
-    reconnectJitter: 500,
-    waitOnFirstConnect: true,
-  });
-  let natsConnected = true;
-  void (async () => {
-    for await (const status of nc.status()) {
-      if (status.type === "disconnect") natsConnected = false;
-      if (status.type === "reconnect") natsConnected = true;
-      if (status.type === "disconnect" || status.type === "reconnect") {
-        logger.info(`nats ${status.type}`, { server: status.server });
-      }
-    }
-  })().catch(() => {});
-  const jsm = await jetstreamManager(nc, { timeout: 10_000 });
-  const js = jetstream(nc, { timeout: 10_000 });
+  const nats = await connectWorkerNats(config.natsUrl, "fulcrum-event-processor", logger);
+  const { nc, jsm, js } = nats;
   const clickhouse: ClickHouseClient = createClickHouse(config.clickhouse);
   const pg = createDb({
     connectionString: config.databaseUrl,
@@ -103,11 +79,6 @@ export async function startEventProcessor(
   const batcher = new Batcher<JsMsg>(config.batchMaxEvents, config.batchMaxWaitMs);
   let stopping = false;
   let lastInfo: ConsumerInfo | undefined;
-  let markReady: () => void = () => {};
-  const ready = new Promise<void>((resolve) => {
-    markReady = resolve;
-  });
-  let isReady = false;
 
   /**
    * Pulls with bounded fetches (up to a batch, at most FETCH_EXPIRES_MS each) until
@@ -116,15 +87,14 @@ export async function startEventProcessor(
    * the server sent is stored and acked before the process exits (with a long-lived
    * `consume()`, messages in flight when it closes wait out ack_wait).
    */
-  const pullLoop = async () => {
-    for (let attempt = 0; !stopping; attempt++) {
-      try {
+  const startPulling = () =>
+    startPullLoop({
+      isStopping: () => stopping,
+      setUp: async () => {
         await ensureConsumer(jsm, config.streams, config);
-        const consumer = await js.consumers.get(EVENTS_STREAM, CONSUMER_NAME);
-        if (!isReady) logger.info("consuming", { stream: EVENTS_STREAM, consumer: CONSUMER_NAME });
-        isReady = true;
-        markReady();
-        attempt = 0;
+        return js.consumers.get(EVENTS_STREAM, CONSUMER_NAME);
+      },
+      consume: async (consumer) => {
         while (!stopping) {
           const fetched = await consumer.fetch({
             max_messages: config.batchMaxEvents,
@@ -132,18 +102,17 @@ export async function startEventProcessor(
           });
           for await (const msg of fetched) batcher.add(msg);
         }
-      } catch (error) {
-        if (stopping) return;
-        isReady = false;
+      },
+      onConsuming: () =>
+        logger.info("consuming", { stream: EVENTS_STREAM, consumer: CONSUMER_NAME }),
+      onFailure: (error, attempt) => {
         metrics.increment(M.errors, { where: "consumer" });
         logger.error("pulling failed; setting the consumer up again", {
           error: describeFailure(error),
           attempt,
         });
-        await sleep(Math.min(30_000, 500 * 2 ** Math.min(attempt, 6)));
-      }
-    }
-  };
+      },
+    });
 
   const storeBatch = async (batch: JsMsg[]) => {
     // A slow insert must not look like a dead processor: tell JetStream the batch is in
@@ -196,7 +165,7 @@ export async function startEventProcessor(
   const statsTimer = setInterval(() => void refreshStats(), config.statsIntervalMs);
   statsTimer.unref();
 
-  const pulling = pullLoop();
+  const pulling = startPulling();
   const batching = batchLoop();
 
   const probe = async (check: () => Promise<unknown>) => {
@@ -210,7 +179,7 @@ export async function startEventProcessor(
 
   let stopped: Promise<void> | undefined;
   return {
-    ready,
+    ready: pulling.ready,
     metrics,
     async health() {
       const [ch, pgHealth] = await Promise.all([
@@ -220,10 +189,11 @@ export async function startEventProcessor(
         }),
         probe(() => pg.pool.query("select 1")),
       ]);
-      const natsOk = natsConnected && !nc.isClosed();
+      const natsHealth = nats.health();
+      const isReady = pulling.isReady();
       return {
-        status: natsOk && ch.ok && pgHealth.ok && isReady ? "healthy" : "unhealthy",
-        nats: { connected: natsOk, server: natsOk ? nc.getServer() : undefined },
+        status: natsHealth.connected && ch.ok && pgHealth.ok && isReady ? "healthy" : "unhealthy",
+        nats: natsHealth,
         clickhouse: ch,
         postgres: pgHealth,
         consumer: {
@@ -240,7 +210,7 @@ export async function startEventProcessor(
         logger.info("stopping: finishing the batch in flight");
         clearInterval(statsTimer);
         // The fetch under way ends within FETCH_EXPIRES_MS; its messages join the last batch.
-        await withDeadline(pulling, FETCH_EXPIRES_MS + 5000).catch(() => {});
+        await withDeadline(pulling.running, FETCH_EXPIRES_MS + 5000).catch(() => {});
         batcher.close();
         await batching;
         // The acks are fire-and-forget publishes: make sure they left before closing.
@@ -254,5 +224,3 @@ export async function startEventProcessor(
     },
   };
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

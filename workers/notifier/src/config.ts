@@ -3,10 +3,16 @@
  * down as a typed object; nothing else reads `process.env`. Only {@link describeConfig}
  * output is ever logged (no database credentials, no webhook secrets).
  */
+import type { EventStreamSettings } from "../../../core/audit/event-stream.js";
 import {
-  type EventStreamSettings,
-  parseEventStreamSettings,
-} from "../../../core/audit/event-stream.js";
+  BadEnvironmentError,
+  boolean,
+  type Env,
+  eventStreamSettings,
+  integer,
+  optional,
+  url,
+} from "../../shared/env.js";
 
 export interface NotifierConfig {
   natsUrl: string;
@@ -33,48 +39,8 @@ export interface NotifierConfig {
   streams: EventStreamSettings;
 }
 
-export class BadEnvironmentError extends Error {
-  override name = "BadEnvironmentError";
-}
-
-type Env = Record<string, string | undefined>;
-
-function optional(env: Env, name: string): string | undefined {
-  const value = env[name]?.trim();
-  return value ? value : undefined;
-}
-
-function url(env: Env, name: string, fallback: string | undefined, protocols: string[]): string {
-  const value = optional(env, name) ?? fallback;
-  if (value === undefined) throw new BadEnvironmentError(`${name} is required`);
-  let parsed: URL;
-  try {
-    parsed = new URL(value);
-  } catch {
-    throw new BadEnvironmentError(`${name} is not a URL`);
-  }
-  if (!protocols.includes(parsed.protocol)) {
-    throw new BadEnvironmentError(`${name} must be a ${protocols.join(" or ")}// URL`);
-  }
-  return value;
-}
-
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = optional(env, name);
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!/^[0-9]+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
-    throw new BadEnvironmentError(`${name} must be an integer from ${min} to ${max}`);
-  }
-  return n;
-}
-
-function boolean(env: Env, name: string): boolean {
-  const raw = optional(env, name)?.toLowerCase();
-  if (raw === undefined || raw === "false" || raw === "0") return false;
-  if (raw === "true" || raw === "1") return true;
-  throw new BadEnvironmentError(`${name} must be true or false`);
-}
+// The shared helpers; BadEnvironmentError is re-exported for the worker's callers.
+export { BadEnvironmentError } from "../../shared/env.js";
 
 /** @throws BadEnvironmentError naming the first variable that is missing or malformed. */
 export function parseNotifierConfig(env: Env): NotifierConfig {
@@ -84,12 +50,7 @@ export function parseNotifierConfig(env: Env): NotifierConfig {
   if (!Number.isFinite(backoffScale) || backoffScale <= 0 || backoffScale > 10) {
     throw new BadEnvironmentError("NOTIFIER_BACKOFF_SCALE must be a number above 0, at most 10");
   }
-  let streams: EventStreamSettings;
-  try {
-    streams = parseEventStreamSettings(env);
-  } catch (error) {
-    throw new BadEnvironmentError((error as Error).message);
-  }
+  const streams = eventStreamSettings(env);
   return {
     natsUrl: url(env, "NATS_URL", "nats://127.0.0.1:4222", ["nats:", "tls:"]),
     databaseUrl,

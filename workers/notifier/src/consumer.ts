@@ -17,12 +17,9 @@ import {
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
 import { type EventStreamSettings, ensureEventStreams } from "../../../core/audit/event-stream.js";
-import {
-  EVENTS_STREAM,
-  EVENTS_SUBJECT_PREFIX,
-  eventTypeToken,
-} from "../../../core/audit/event-subject.js";
+import { EVENTS_SUBJECT_PREFIX, eventTypeToken } from "../../../core/audit/event-subject.js";
 import { WEBHOOK_EVENT_TYPES } from "../../../core/notifications/webhook-events.js";
+import { ensureDurableConsumer } from "../../shared/durable-consumer.js";
 
 export const CONSUMER_PREFIX = "notifier-";
 
@@ -61,25 +58,6 @@ export async function ensureNotifierConsumers(
 ): Promise<NotifierConsumer[]> {
   await ensureEventStreams(jsm, streams);
   const consumers = notifierConsumers(settings);
-  for (const { name, config } of consumers) {
-    const existing = await jsm.consumers.info(EVENTS_STREAM, name).catch((error) => {
-      if (/consumer not found/i.test(String(error)) || error?.name === "ConsumerNotFoundError") {
-        return undefined;
-      }
-      throw error;
-    });
-    if (!existing) {
-      await jsm.consumers.add(EVENTS_STREAM, config);
-      continue;
-    }
-    const updatable = ["ack_wait", "max_deliver", "max_ack_pending"] as const;
-    if (updatable.some((key) => existing.config[key] !== config[key])) {
-      await jsm.consumers.update(EVENTS_STREAM, name, {
-        ack_wait: config.ack_wait,
-        max_deliver: config.max_deliver,
-        max_ack_pending: config.max_ack_pending,
-      });
-    }
-  }
+  for (const { name, config } of consumers) await ensureDurableConsumer(jsm, name, config);
   return consumers;
 }

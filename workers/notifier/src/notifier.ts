@@ -8,13 +8,14 @@
  * await notifier.ready;
  * await notifier.stop();
  */
-import { type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
+import type { JsMsg } from "@nats-io/jetstream";
 import { withDeadline } from "../../../core/async/deadline.js";
 import { EVENTS_STREAM } from "../../../core/audit/event-subject.js";
 import { createLogger, type Logger } from "../../../core/logging/logger.js";
-import type { Metrics } from "../../../core/observability/metrics.js";
 import { createDb } from "../../../db/client.js";
+import { connectWorkerNats } from "../../shared/nats.js";
+import { startPullLoop } from "../../shared/pull-loop.js";
+import type { WorkerHandle } from "../../shared/run-worker.js";
 import type { NotifierConfig } from "./config.js";
 import { ensureNotifierConsumers, type NotifierConsumer } from "./consumer.js";
 import { deliver } from "./deliver.js";
@@ -29,14 +30,8 @@ export interface NotifierHealth {
   consumers: { ready: boolean; pending: number | undefined; ack_pending: number | undefined };
 }
 
-export interface Notifier {
-  /** Resolves once every consumer exists and messages are being pulled. */
-  ready: Promise<void>;
-  metrics: Metrics;
-  health(): Promise<NotifierHealth>;
-  /** Stops pulling, finishes the deliveries under way, closes every connection. */
-  stop(): Promise<void>;
-}
+/** `stop()` finishes the deliveries under way before closing. */
+export type Notifier = WorkerHandle<NotifierHealth>;
 
 const HEALTH_TIMEOUT_MS = 2000;
 /** One pull's longest wait: bounds how long a graceful stop waits for the pulls. */
@@ -47,23 +42,9 @@ export async function startNotifier(
   logger: Logger = createLogger("notifier"),
 ): Promise<Notifier> {
   const metrics = createNotifierMetrics();
-  const nc = await connect({
-    servers: config.natsUrl,
-    name: "fulcrum-notifier",
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 1000,
-    reconnectJitter: 500,
-    waitOnFirstConnect: true,
-  });
-  let natsConnected = true;
-  void (async () => {
-    for await (const status of nc.status()) {
-      if (status.type === "disconnect") natsConnected = false;
-      if (status.type === "reconnect") natsConnected = true;
-    }
-  })().catch(() => {});
-  const jsm = await jetstreamManager(nc, { timeout: 10_000 });
-  const js = jetstream(nc, { timeout: 10_000 });
+  // No logger: the notifier has never logged NATS disconnects (/healthz says so).
+  const nats = await connectWorkerNats(config.natsUrl, "fulcrum-notifier");
+  const { nc, jsm, js } = nats;
   const pg = createDb({
     connectionString: config.databaseUrl,
     ...(config.pgWsProxyPort !== undefined ? { localProxyPort: config.pgWsProxyPort } : {}),
@@ -85,11 +66,6 @@ export async function startNotifier(
   });
 
   let stopping = false;
-  let ready = false;
-  let markReady: () => void = () => {};
-  const readyPromise = new Promise<void>((resolve) => {
-    markReady = resolve;
-  });
   const inFlight = new Set<Promise<void>>();
   // Pull loops waiting for a free slot (one per consumer at most).
   const waiting = new Set<() => void>();
@@ -133,24 +109,20 @@ export async function startNotifier(
       for await (const msg of fetched) run(msg);
     }
   };
-  const pullLoop = async () => {
-    for (let attempt = 0; !stopping; attempt++) {
-      try {
-        const consumers = await ensureNotifierConsumers(jsm, config.streams, config);
-        if (!ready) logger.info("consuming", { consumers: consumers.map((c) => c.name) });
-        ready = true;
-        markReady();
-        attempt = 0;
+  const startPulling = () =>
+    startPullLoop({
+      isStopping: () => stopping,
+      setUp: () => ensureNotifierConsumers(jsm, config.streams, config),
+      consume: async (consumers) => {
         await Promise.all(consumers.map(pull));
-      } catch (error) {
-        if (stopping) return;
-        ready = false;
+      },
+      onConsuming: (consumers) =>
+        logger.info("consuming", { consumers: consumers.map((c) => c.name) }),
+      onFailure: (error, attempt) => {
         metrics.increment(M.errors, { where: "consumer" });
         logger.error("pulling failed; setting the consumers up again", { error, attempt });
-        await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** Math.min(attempt, 6))));
-      }
-    }
-  };
+      },
+    });
 
   let lastLag: { pending: number; ackPending: number } | undefined;
   const refreshStats = async () => {
@@ -171,11 +143,11 @@ export async function startNotifier(
   };
   const statsTimer = setInterval(() => void refreshStats(), config.statsIntervalMs);
   statsTimer.unref();
-  const pulling = pullLoop();
+  const pulling = startPulling();
 
   let stopped: Promise<void> | undefined;
   return {
-    ready: readyPromise,
+    ready: pulling.ready,
     metrics,
     async health() {
       let postgres: NotifierHealth["postgres"] = { ok: true };
@@ -184,10 +156,11 @@ export async function startNotifier(
       } catch (error) {
         postgres = { ok: false, error: (error as Error).message };
       }
-      const natsOk = natsConnected && !nc.isClosed();
+      const natsHealth = nats.health();
+      const ready = pulling.isReady();
       return {
-        status: natsOk && postgres.ok && ready ? "healthy" : "unhealthy",
-        nats: { connected: natsOk, server: natsOk ? nc.getServer() : undefined },
+        status: natsHealth.connected && postgres.ok && ready ? "healthy" : "unhealthy",
+        nats: natsHealth,
         postgres,
         consumers: { ready, pending: lastLag?.pending, ack_pending: lastLag?.ackPending },
       };
@@ -197,7 +170,7 @@ export async function startNotifier(
         stopping = true;
         freed();
         clearInterval(statsTimer);
-        await withDeadline(pulling, FETCH_EXPIRES_MS + 5000).catch(() => {});
+        await withDeadline(pulling.running, FETCH_EXPIRES_MS + 5000).catch(() => {});
         // Deliveries under way finish and are recorded (each is bounded by its timeout).
         await Promise.all(inFlight);
         await withDeadline(nc.flush(), 5000).catch(() => {});
