@@ -77,6 +77,7 @@ export async function measureThroughput(
       u_cost: total.cost,
       u_llm: total.llm,
       u_tool: 0,
+      u_exec: 0,
       expireAtMs: c.expireAtMs ?? null,
     }));
     const s = await ledger.settle({ tenantId: TENANT, reservationId: r.reservationId, used });

@@ -9,8 +9,9 @@
  *
  * - `budgetSet(t)`: JSON {@link BudgetSet}.
  * - `counter(t, counterId, periodStartMs)`: HASH of one budget's period — used
- *   `u_tok u_in u_out u_cost u_llm u_tool` (absolute values from PostgreSQL) and reserved
- *   sums `r_tok r_cost r_llm r_tool`. counterId is the budget id or `env:<envelopeId>`.
+ *   `u_tok u_in u_out u_cost u_llm u_tool u_exec` (absolute values from PostgreSQL; u_exec
+ *   in ms) and reserved sums `r_tok r_cost r_llm r_tool` (execution time is never
+ *   reserved). counterId is the budget id or `env:<envelopeId>`.
  * - `counterReservations(counterKey)`: ZSET `<resId>:<tok>:<cost>:<llm>:<tool>` → expiresAtMs.
  * - `reservation(t, resId)`: HASH {members, counters (JSON list of counter keys), expiresAt}.
  * - `envelope(t, id)`: JSON {@link EnvelopeRecord}.

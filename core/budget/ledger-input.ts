@@ -25,7 +25,8 @@ export function checkCounter(c: CounterSpec, i: number): void {
   }
 }
 
-const USED_FIELDS = ["u_tok", "u_in", "u_out", "u_cost", "u_llm", "u_tool"] as const;
+/** The counter HASH's used fields, in LIMIT_DIMENSIONS order (the scripts' USED). */
+const USED_FIELDS = ["u_tok", "u_in", "u_out", "u_cost", "u_llm", "u_tool", "u_exec"] as const;
 
 export function checkUsed(u: UsedValues, i: number): void {
   if (typeof u.key !== "string" || u.key.length === 0) throw invalid(`used[${i}].key`, "is empty");
@@ -50,7 +51,9 @@ export function toUsage(v: readonly number[]): BudgetUsage {
 }
 
 export function usageRows(v: readonly number[], count: number): BudgetUsage[] {
-  return Array.from({ length: count }, (_, i) => toUsage(v.slice(i * 6, (i + 1) * 6)));
+  return Array.from({ length: count }, (_, i) =>
+    toUsage(v.slice(i * USED_FIELDS.length, (i + 1) * USED_FIELDS.length)),
+  );
 }
 
 /** A script's reply as the integers it must be; anything else is a broken store. */

@@ -1,6 +1,6 @@
 /**
- * The shapes BudgetLedger (ledger.ts) takes and returns. Units: integer tokens, calls and
- * micro-USD.
+ * The shapes BudgetLedger (ledger.ts) takes and returns. Units: integer tokens, calls,
+ * micro-USD and milliseconds.
  */
 import type { BudgetLimits, BudgetUsage, LimitDimension } from "./limits.js";
 
@@ -81,6 +81,8 @@ export interface UsedValues {
   u_cost: number;
   u_llm: number;
   u_tool: number;
+  /** Summed execution time (ms): budgets.current_execution_ms. */
+  u_exec: number;
   expireAtMs?: number | null;
 }
 

@@ -67,7 +67,11 @@ export interface BudgetLedgerOptions {
 
 const REFUSALS: readonly RefusalReason[] = ["EXHAUSTED", "WOULD_EXCEED", "SUSPENDED"];
 const MAX_TTL_MS = 24 * 3_600_000;
-const ROW = 11;
+const DIMS = LIMIT_DIMENSIONS.length;
+/** A reserve reply row: code, dimension, used, reserved, limit, then remaining per dimension. */
+const ROW = 5 + DIMS;
+/** A read reply row: used per dimension, then the 4 reserved sums. */
+const READ_ROW = DIMS + 4;
 
 export class BudgetLedger {
   readonly keys: BudgetKeys;
@@ -195,7 +199,7 @@ export class BudgetLedger {
     const args = [String(pairs.length / 2), ...request.used.flatMap(usedArgs)];
     const reply = integers(
       await this.run("settling usage", this.scripts.settle.exec(keys, args)),
-      1 + request.used.length * 6,
+      1 + request.used.length * DIMS,
     );
     return { released: reply[0] === 1, used: usageRows(reply.slice(1), request.used.length) };
   }
@@ -212,7 +216,7 @@ export class BudgetLedger {
           used.flatMap(usedArgs),
         ),
       ),
-      used.length * 6,
+      used.length * DIMS,
     );
     return usageRows(reply, used.length);
   }
@@ -228,15 +232,15 @@ export class BudgetLedger {
           [String(nowMs)],
         ),
       ),
-      keys.length * 10,
+      keys.length * READ_ROW,
     );
     return keys.map((key, i) => {
-      const v = reply.slice(i * 10, (i + 1) * 10);
-      const at = (j: number) => v[j] ?? 0;
+      const v = reply.slice(i * READ_ROW, (i + 1) * READ_ROW);
+      const at = (j: number) => v[DIMS + j] ?? 0;
       return {
         key,
-        used: toUsage(v.slice(0, 6)),
-        reserved: { tokens: at(6), costMicros: at(7), llmCalls: at(8), toolCalls: at(9) },
+        used: toUsage(v.slice(0, DIMS)),
+        reserved: { tokens: at(0), costMicros: at(1), llmCalls: at(2), toolCalls: at(3) },
       };
     });
   }

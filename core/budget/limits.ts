@@ -1,6 +1,7 @@
 /**
  * The dimensions a budget (or an envelope's own governance) can limit, in the units the
- * ledger counts: integer tokens, calls and micro-USD (1e-6 USD), never floating dollars.
+ * ledger counts: integer tokens, calls, micro-USD (1e-6 USD) and milliseconds, never
+ * floating dollars or seconds. The order is the ledger scripts' dimension order (1..7).
  */
 
 export const LIMIT_DIMENSIONS = [
@@ -10,6 +11,8 @@ export const LIMIT_DIMENSIONS = [
   "costMicros",
   "llmCalls",
   "toolCalls",
+  // Summed execution time of the period's calls (Budget max_execution_time).
+  "executionMs",
 ] as const;
 
 export type LimitDimension = (typeof LIMIT_DIMENSIONS)[number];
@@ -27,6 +30,7 @@ export const ZERO_USAGE: Readonly<BudgetUsage> = Object.freeze({
   costMicros: 0,
   llmCalls: 0,
   toolCalls: 0,
+  executionMs: 0,
 });
 
 /** `a` + `b`, dimension by dimension. */

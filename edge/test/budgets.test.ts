@@ -103,6 +103,24 @@ describe("tenant budgets", () => {
     expect(r.budget?.budgets[0]?.reason).toContain("cost exhausted ($1 of $1 used)");
   });
 
+  it("denies every call once the budget's execution time is used up", async () => {
+    const { tenantId, key } = await freshTenant("exec");
+    await publishBudgets(tenantId, [
+      budget("b-exec", { limits: { tokens: 1_000_000, executionMs: 60_000 } }),
+    ]);
+    const counter = budgetKeys().counter(tenantId, "b-exec", 0);
+    await testRedis().hset(counter, { u_exec: 59_000 });
+    expect((await policies(key).checkPolicy({})).decision).toBe(Decision.ALLOW);
+    // RecordUsage's settle raised it to the limit: execution time is never reserved.
+    await testRedis().hset(counter, { u_exec: 60_000 });
+    const r = await policies(key).checkPolicy({ context: { estimatedTokens: 10 } });
+    expect(r.decision).toBe(Decision.DENY);
+    expect(r.reason).toBe(DecisionReason.BUDGET_EXCEEDED);
+    expect(r.budget?.budgets[0]).toMatchObject({ exceeded: true, status: BudgetState.EXCEEDED });
+    expect(r.budget?.budgets[0]?.reason).toContain("execution time exhausted (60s of 60s used)");
+    expect(r.reasons[0]).toContain("execution time");
+  });
+
   it("releases the reservation when the policies deny the call", async () => {
     const { tenantId, key } = await freshTenant("release");
     await publishBudgets(tenantId, [budget("b-rel", { limits: { tokens: 10_000 } })]);

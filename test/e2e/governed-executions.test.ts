@@ -434,6 +434,23 @@ describe("envelopes", () => {
         t.envelopes.updateEnvelopeStatus({ envelopeId: childId, status: EnvelopeStatus.RUNNING }),
       ),
     ).toBe(Code.FailedPrecondition);
+
+    // Ending the parent ends a child still running: its calls are refused too.
+    const sibling = await t.envelopes.createEnvelope({
+      workflowId: "research",
+      parentEnvelopeId: parentId,
+    });
+    const siblingId = sibling.envelope?.envelopeId ?? "";
+    await t.envelopes.updateEnvelopeStatus({
+      envelopeId: siblingId,
+      status: EnvelopeStatus.RUNNING,
+    });
+    await t.envelopes.updateEnvelopeStatus({
+      envelopeId: parentId,
+      status: EnvelopeStatus.TERMINATED,
+    });
+    const orphan = await check(t.checkKey, llmCall(0, { envelopeId: siblingId }));
+    expect([orphan.decision, orphan.reason]).toEqual([Decision.DENY, DecisionReason.ENVELOPE]);
   }, 60_000);
 });
 

@@ -41,6 +41,7 @@ export const used = (key: string, over: Partial<UsedValues> = {}): UsedValues =>
   u_cost: 0,
   u_llm: 0,
   u_tool: 0,
+  u_exec: 0,
   ...over,
 });
 

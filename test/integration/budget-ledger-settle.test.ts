@@ -102,6 +102,7 @@ describe("expiry, release and settle", () => {
           costMicros: 3150,
           llmCalls: 1,
           toolCalls: 0,
+          executionMs: 0,
         },
       ],
     });
@@ -188,5 +189,35 @@ describe("expiry, release and settle", () => {
     await ledger.restore([used(budget.key, total), used(env.key, total)]);
     const after = await ledger.reserve(probe);
     expect(after.remaining).toEqual(before.remaining);
+  });
+
+  it("execution time is never reserved, only checked: used up, even a zero estimate is refused", async () => {
+    const ledger = fx.ledgerOn();
+    const budget = fx.counter("x", { tokens: 1000, executionMs: 60_000 });
+    const call = { tenantId: T, counters: [budget], ttlMs: 60_000 };
+    const r = await ledger.reserve({ ...call, estimate: estimate({ tokens: 100 }) });
+    expect(r).toMatchObject({ ok: true, remaining: [{ remaining: { executionMs: 60_000 } }] });
+    if (!r.ok || !r.reservationId) throw new Error("expected a reservation");
+    const settled = await ledger.settle({
+      tenantId: T,
+      reservationId: r.reservationId,
+      used: [used(budget.key, { u_tok: 100, u_exec: 59_999 })],
+    });
+    expect(settled.used[0]?.executionMs).toBe(59_999);
+    const zero = { ...call, estimate: estimate() };
+    expect(await ledger.reserve(zero)).toMatchObject({
+      ok: true,
+      remaining: [{ remaining: { tokens: 900, executionMs: 1 } }],
+    });
+    // The next settle reaches the limit: every later call is refused, whatever it estimates.
+    await ledger.restore([used(budget.key, { u_tok: 100, u_exec: 60_000 })]);
+    expect(await ledger.reserve(zero)).toMatchObject({
+      ok: false,
+      refused: [{ reason: "EXHAUSTED", dimension: "executionMs", used: 60_000, limit: 60_000 }],
+    });
+    await ledger.restore([used(budget.key, { u_exec: 10 })]); // max-set: never lowered
+    const [state] = await ledger.readCounters([budget.key]);
+    expect(state?.used.executionMs).toBe(60_000);
+    expect(await fx.direct.hget(budget.key, "u_exec")).toBe("60000");
   });
 });

@@ -6,11 +6,13 @@ import {
 } from "../../functions/src/envelopes/envelope-records.js";
 import { type Envelope, EnvelopeStatus } from "../../proto/gen/fulcrum/envelope/v1/envelope_pb.js";
 import { EnvelopeService } from "../../proto/gen/fulcrum/envelope/v1/envelope_service_pb.js";
+import { EventType } from "../../proto/gen/fulcrum/eventstore/v1/event_pb.js";
 import { type EnvelopeKit, seconds, startEnvelopeKit } from "../harness/envelope-helpers.js";
 import { expectCode } from "../harness/management-helpers.js";
 
-// Parent / child envelopes (a child can never exceed its parent) and the EnvelopeRecords
-// in Redis: ancestors, reconciliation after a flush, and stale writes never winning.
+// Parent / child envelopes (a child can never exceed its parent, nor outlive it) and the
+// EnvelopeRecords in Redis: ancestors, reconciliation after a flush, and stale writes
+// never winning.
 let kit: EnvelopeKit;
 
 beforeAll(async () => {
@@ -24,6 +26,9 @@ const S = EnvelopeStatus;
 const open: EnvelopeKit["open"] = (init) => kit.open(init);
 const move: EnvelopeKit["move"] = (id, status, reason) => kit.move(id, status, reason);
 const record: EnvelopeKit["record"] = (id, tenantId) => kit.record(id, tenantId);
+const eventsOf: EnvelopeKit["eventsOf"] = (id, count, ms) => kit.eventsOf(id, count, ms);
+const get = async (id: string) =>
+  (await kit.api.getEnvelope({ envelopeId: id })).envelope as Envelope;
 
 describe("parent and child envelopes", () => {
   const parentGovernance = {
@@ -115,6 +120,111 @@ describe("parent and child envelopes", () => {
       Code.FailedPrecondition,
       /is TERMINATED/,
     );
+  });
+});
+
+describe("ending a parent ends its tree", () => {
+  it("terminates the open child and grandchild, each with its event and record", async () => {
+    const parent = await open({ governance: { timeout: seconds(600) } });
+    await move(parent.envelopeId, S.RUNNING);
+    const child = await open({ parentEnvelopeId: parent.envelopeId });
+    await move(child.envelopeId, S.RUNNING);
+    const grandchild = await open({ parentEnvelopeId: child.envelopeId });
+    await move(grandchild.envelopeId, S.RUNNING);
+
+    await move(parent.envelopeId, S.TERMINATED, "operator stop");
+    // Each names its own parent: the grandchild's ended (TERMINATED) with the parent.
+    const reasons = {
+      [child.envelopeId]: `parent envelope ${parent.envelopeId} ended TERMINATED`,
+      [grandchild.envelopeId]: `parent envelope ${child.envelopeId} ended TERMINATED`,
+    };
+    for (const [id, reason] of Object.entries(reasons)) {
+      const env = await get(id);
+      expect(env.status).toBe(S.TERMINATED);
+      expect(env.statusReason).toBe(reason);
+      expect(env.completedAt).toBeDefined();
+      const events = await eventsOf(id, 4);
+      expect(events.map((e) => EventType[e.eventType]).at(-1)).toBe("EXECUTION_TERMINATED");
+      expect(events.at(-1)?.payload).toMatchObject({ from: "RUNNING", to: "TERMINATED", reason });
+      expect((await record(id))?.status).toBe("TERMINATED");
+    }
+    // Ending the parent again changes nothing more (idempotent).
+    expect((await move(parent.envelopeId, S.TERMINATED)).status).toBe(S.TERMINATED);
+    expect(await eventsOf(child.envelopeId, 5, 1000)).toHaveLength(4);
+  });
+
+  it("leaves a finished child as it is and ends the others with the parent's status", async () => {
+    const parent = await open();
+    await move(parent.envelopeId, S.RUNNING);
+    const done = await open({ parentEnvelopeId: parent.envelopeId });
+    await move(done.envelopeId, S.RUNNING);
+    await move(done.envelopeId, S.COMPLETED, "finished");
+    const waiting = await open({ parentEnvelopeId: parent.envelopeId });
+
+    await move(parent.envelopeId, S.COMPLETED);
+    expect(await get(done.envelopeId)).toMatchObject({
+      status: S.COMPLETED,
+      statusReason: "finished",
+    });
+    expect(await eventsOf(done.envelopeId, 5, 1000)).toHaveLength(4);
+    expect((await record(done.envelopeId))?.status).toBe("COMPLETED");
+    // Never started (AUTHORIZED) ends too: no call may begin under a finished parent.
+    expect(await get(waiting.envelopeId)).toMatchObject({
+      status: S.TERMINATED,
+      statusReason: `parent envelope ${parent.envelopeId} ended COMPLETED`,
+    });
+    expect((await record(waiting.envelopeId))?.status).toBe("TERMINATED");
+  });
+});
+
+describe("a child never outlives its parent", () => {
+  const deadlineOf = async (id: string) => {
+    const { rows } = await kit.stack.owner.query<{ d: Date | null }>(
+      "SELECT deadline_at AS d FROM envelopes WHERE id = $1",
+      [id],
+    );
+    return rows[0]?.d?.getTime();
+  };
+  // A parent started long ago: its deadline is near although its timeout is long.
+  const shorten = (id: string, s: number) =>
+    kit.stack.owner.query(
+      `UPDATE envelopes SET deadline_at = now() + $2 * interval '1 second' WHERE id = $1`,
+      [id, s],
+    );
+
+  it("takes the parent's deadline when it comes before its own", async () => {
+    const parent = await open({ governance: { timeout: seconds(600) } });
+    await move(parent.envelopeId, S.RUNNING);
+    await shorten(parent.envelopeId, 30);
+    const child = await open({ parentEnvelopeId: parent.envelopeId });
+    expect(child.governance?.timeout?.seconds).toBe(600n);
+    await move(child.envelopeId, S.RUNNING);
+    const parentDeadline = await deadlineOf(parent.envelopeId);
+    expect(await deadlineOf(child.envelopeId)).toBe(parentDeadline);
+    expect((await record(child.envelopeId))?.deadlineMs).toBe(parentDeadline);
+
+    // Its own, when that is earlier.
+    const short = await open({
+      parentEnvelopeId: parent.envelopeId,
+      governance: { timeout: seconds(5) },
+    });
+    await move(short.envelopeId, S.RUNNING);
+    expect(await deadlineOf(short.envelopeId)).toBeLessThan(parentDeadline ?? 0);
+  });
+
+  it("inherits an ancestor's deadline without a timeout of its own", async () => {
+    const parent = await open();
+    await move(parent.envelopeId, S.RUNNING);
+    await shorten(parent.envelopeId, 30);
+    const child = await open({ parentEnvelopeId: parent.envelopeId });
+    const grandchild = await open({ parentEnvelopeId: child.envelopeId });
+    // The grandchild starts while its own parent has not: the grandparent's deadline holds.
+    await move(grandchild.envelopeId, S.RUNNING);
+    const parentDeadline = await deadlineOf(parent.envelopeId);
+    expect(parentDeadline).toBeDefined();
+    expect(await deadlineOf(grandchild.envelopeId)).toBe(parentDeadline);
+    await move(child.envelopeId, S.RUNNING);
+    expect((await record(child.envelopeId))?.deadlineMs).toBe(parentDeadline);
   });
 });
 

@@ -9,8 +9,10 @@ import { periodWindow } from "../../core/budget/periods.js";
 import { costMicros } from "../../core/budget/prices.js";
 import { reconcileBudgets } from "../../functions/src/budgets/reconcile.js";
 import { SETTLE_FAILED_METRIC } from "../../functions/src/usage/record-usage.js";
+import { BudgetPeriod, BudgetState } from "../../proto/gen/fulcrum/cost/v1/budget_pb.js";
 import { CostService } from "../../proto/gen/fulcrum/cost/v1/cost_service_pb.js";
 import { type Event, EventType } from "../../proto/gen/fulcrum/eventstore/v1/event_pb.js";
+import { budgetSetOf, newBudget } from "../harness/cost-helpers.js";
 import { type FunctionsStack, startFunctionsStack } from "../harness/functions-stack.js";
 import { tenantEvents } from "../harness/jetstream-events.js";
 import { expectCode } from "../harness/management-helpers.js";
@@ -219,6 +221,66 @@ describe("settling a reservation", () => {
       inputTokens: 40n,
     });
     expect((await used(b.key)).used).toMatchObject({ tokens: 40, costMicros: 250_000 });
+  });
+});
+
+describe("execution time", () => {
+  it("counts execution_time against max_execution_time: once used up, reservations refuse", async () => {
+    const b = await newBudget(
+      { ...tenant, cost: api },
+      {
+        workflowId: "wf-exec",
+        period: BudgetPeriod.MONTHLY,
+        limits: { maxTokens: 1_000_000n, maxExecutionTime: { seconds: 60n } },
+      },
+    );
+    // The edge reserves with the limits the BudgetSet publishes.
+    const def = (await budgetSetOf(stack, tenant.tenantId))?.budgets.find(
+      (d) => d.id === b.budgetId,
+    );
+    expect(def?.limits).toEqual({ tokens: 1_000_000, executionMs: 60_000 });
+    const counters = [
+      { key: counterKey(b.budgetId, "MONTHLY"), limits: def?.limits ?? {}, suspended: false },
+    ];
+    const probe = (tokens: number) =>
+      ledger.reserve({
+        tenantId: tenant.tenantId,
+        counters,
+        estimate: { tokens, costMicros: 0, llmCalls: 0, toolCalls: 0 },
+        ttlMs: 60_000,
+      });
+    const r = await probe(10);
+    if (!r.ok || !r.reservationId) throw new Error("expected a reservation");
+    const usage = { workflowId: "wf-exec", costUsd: 0.001, inputTokens: 10n };
+    await api.recordUsage({
+      ...usage,
+      reservationId: r.reservationId,
+      executionTime: { seconds: 45n },
+    });
+    expect(await probe(10)).toMatchObject({
+      ok: true,
+      remaining: [{ remaining: { executionMs: 15_000 } }],
+    });
+
+    const res = await api.recordUsage({
+      ...usage,
+      idempotencyKey: "exec-2",
+      executionTime: { seconds: 15n },
+    });
+    expect(await probe(0)).toMatchObject({
+      ok: false,
+      refused: [{ reason: "EXHAUSTED", dimension: "executionMs", used: 60_000, limit: 60_000 }],
+    });
+    const status = (await api.getBudgetStatus({ budgetId: b.budgetId })).status;
+    expect(status?.status).toBe(BudgetState.EXCEEDED);
+    expect(status?.remaining?.maxExecutionTime?.seconds).toBe(0n);
+    expect(status?.nextThreshold).toBeUndefined(); // 100 % reached: no threshold left
+    expect(res.budgets.find((s) => s.budgetId === b.budgetId)?.status).toBe(BudgetState.EXCEEDED);
+    const { rows } = await stack.owner.query(
+      "SELECT current_execution_ms::int AS ms FROM budgets WHERE id = $1",
+      [b.budgetId],
+    );
+    expect(rows[0]?.ms).toBe(60_000);
   });
 });
 

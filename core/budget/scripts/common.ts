@@ -4,12 +4,15 @@
  * - amounts are integers; numbers are passed to Redis through `int()` because Lua would
  *   otherwise format large ones as 1e+15, which HINCRBY rejects;
  * - a counter is the pair (HASH, ZSET of its reservations) at KEYS[2i-1], KEYS[2i];
- * - a reservation member is `<resId>:<tok>:<cost>:<llm>:<tool>`.
+ * - a reservation member is `<resId>:<tok>:<cost>:<llm>:<tool>`;
+ * - used fields are the 7 dimensions of core/budget/limits.ts, in its order; execution
+ *   time has no reserved sum (a call's duration is unknown before it runs).
  */
 export const COMMON_LUA = `
 local function int(n) return string.format('%d', n) end
 local function num(v) return tonumber(v) or 0 end
-local USED = {'u_tok', 'u_in', 'u_out', 'u_cost', 'u_llm', 'u_tool'}
+local USED = {'u_tok', 'u_in', 'u_out', 'u_cost', 'u_llm', 'u_tool', 'u_exec'}
+local NUSED = #USED
 local RESERVED = {'r_tok', 'r_cost', 'r_llm', 'r_tool'}
 -- Purged per counter and call; the rest next time (they only make the counter stricter).
 local PURGE_BATCH = 500
@@ -57,11 +60,11 @@ end
 
 -- Raises a counter's used fields to the given absolute values (from PostgreSQL), never
 -- lowers them: settling twice, or a reconciliation racing a settle, counts once.
--- args: six values then expireAtMs (0: none), from ARGV[base + 1].
+-- args: NUSED (7) values then expireAtMs (0: none), from ARGV[base + 1].
 local function raise_used(counter, base)
   local current = redis.call('HMGET', counter, unpack(USED))
   local out = {}
-  for i = 1, 6 do
+  for i = 1, NUSED do
     local given = num(ARGV[base + i])
     local now = num(current[i])
     if given > now then
@@ -70,7 +73,7 @@ local function raise_used(counter, base)
     end
     out[i] = now
   end
-  local expire_at = num(ARGV[base + 7])
+  local expire_at = num(ARGV[base + NUSED + 1])
   if expire_at > 0 then redis.call('PEXPIREAT', counter, int(expire_at)) end
   return out
 end

@@ -25,6 +25,7 @@ const DIMENSION_WORDS: Record<LimitDimension, string> = {
   costMicros: "cost",
   llmCalls: "LLM calls",
   toolCalls: "tool calls",
+  executionMs: "execution time",
 };
 
 const ESTIMATED: Partial<Record<LimitDimension, keyof Estimate>> = {
@@ -35,12 +36,13 @@ const ESTIMATED: Partial<Record<LimitDimension, keyof Estimate>> = {
 };
 
 function amount(dim: LimitDimension, n: number): string {
-  return dim === "costMicros"
-    ? `$${microsToUsd(n)
-        .toFixed(6)
-        .replace(/\.?0+$/, "")}`
-    : String(n);
+  if (dim === "costMicros") return `$${trimmed(microsToUsd(n), 6)}`;
+  // Budgets limit execution time in seconds (max_execution_time); ms would read as noise.
+  if (dim === "executionMs") return `${trimmed(n / 1000, 3)}s`;
+  return String(n);
 }
+
+const trimmed = (n: number, digits: number) => n.toFixed(digits).replace(/\.?0+$/, "");
 
 export function checkOf(
   counter: PlannedCounter,

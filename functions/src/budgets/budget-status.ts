@@ -4,7 +4,7 @@
  * percentage, the next threshold or the period shown.
  */
 import { create } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { DurationSchema, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { BudgetLimits, BudgetUsage } from "../../../core/budget/limits.js";
 import type { BudgetPeriodName, PeriodWindow } from "../../../core/budget/periods.js";
 import {
@@ -37,6 +37,11 @@ export interface StatusFacts {
 
 const big = (v: number | undefined) => (v === undefined ? undefined : BigInt(v));
 export const usdOf = (micros: number) => micros / 1_000_000;
+const durationOf = (ms: number) =>
+  create(DurationSchema, {
+    seconds: BigInt(Math.floor(ms / 1000)),
+    nanos: (ms % 1000) * 1_000_000,
+  });
 
 /** Start of the period shown: INFINITE budgets count from their creation, not 1970. */
 export function periodStartOf(
@@ -80,6 +85,7 @@ export function budgetStatusProto(facts: StatusFacts, now: Date): BudgetStatus {
       maxCostUsd: left.costMicros === undefined ? undefined : usdOf(left.costMicros),
       maxLlmCalls: big(left.llmCalls),
       maxToolCalls: big(left.toolCalls),
+      ...(left.executionMs !== undefined ? { maxExecutionTime: durationOf(left.executionMs) } : {}),
     }),
     ...(next !== undefined
       ? { nextThreshold: create(BudgetThresholdSchema, { percent: next }) }

@@ -47,6 +47,7 @@ export function limitsOf(row: BudgetRow): BudgetLimits {
   if (row.maxCostUsd !== null) limits.costMicros = numericToMicros(row.maxCostUsd);
   if (row.maxLlmCalls !== null) limits.llmCalls = row.maxLlmCalls;
   if (row.maxToolCalls !== null) limits.toolCalls = row.maxToolCalls;
+  if (row.maxExecutionSeconds !== null) limits.executionMs = row.maxExecutionSeconds * 1000;
   return limits;
 }
 
@@ -69,6 +70,7 @@ export function viewOf(row: BudgetRow, now: Date): BudgetView {
         costMicros: numericToMicros(row.currentSpendUsd),
         llmCalls: row.currentLlmCalls,
         toolCalls: row.currentToolCalls,
+        executionMs: row.currentExecutionMs,
       }
     : { ...ZERO_USAGE };
   const limits = limitsOf(row);

@@ -133,6 +133,49 @@ export async function publishEnvelopeRecord(
   return record;
 }
 
+/** The ids of `rootId` and all its descendants, as a subquery. */
+function treeOf(rootId: string) {
+  return sql`
+    WITH RECURSIVE down(id) AS (
+      SELECT ${rootId}::uuid
+      UNION ALL
+      SELECT c.id FROM ${envelopes} c JOIN down ON c.parent_envelope_id = down.id
+    )
+    SELECT id FROM down`;
+}
+
+/**
+ * Rewrites the records of an envelope and of every descendant, the envelope first.
+ * Used when it ended: its open descendants ended with it (envelope-cascade.ts), and
+ * reconciliation rewrites only open envelopes, so a retry of the call is what repairs
+ * a descendant's copy that Redis failed to take.
+ *
+ * @throws FulcrumError NotFound for an unknown envelope; Unavailable when Redis fails.
+ */
+export async function publishEnvelopeTree(
+  deps: EnvelopeRecordDeps,
+  tenantId: string,
+  rootId: string,
+): Promise<number> {
+  const { root, rows, paths } = await inTenant(deps.db, tenantId, async (tx) => {
+    const root = await loadEnvelope(tx, rootId);
+    const tree = sql`e.id IN (${treeOf(root.id)})`;
+    const rows = await tx
+      .select()
+      .from(envelopes)
+      .where(sql`${envelopes.id} IN (${treeOf(root.id)})`);
+    return { root, rows, paths: await ancestorsOf(tx, tree) };
+  });
+  const ordered = [root, ...rows.filter((r) => r.id !== root.id)];
+  try {
+    for (const row of ordered)
+      await put(deps, tenantId, envelopeRecordOf(row, paths.get(row.id) ?? []));
+  } catch (error) {
+    throw unavailable(root.id, root.status, error);
+  }
+  return ordered.length;
+}
+
 /**
  * Reconciliation: rewrites the records of every non-terminal envelope of the tenant
  * (terminal ones expire by themselves). Returns how many were written.

@@ -8,8 +8,11 @@
  *   answered unchanged, no event is emitted, and its record is republished. An SDK that
  *   lost the answer to "complete" retries it; that retry must neither fail nor count a
  *   second completion, and it repairs the edge's copy if Redis failed the first time.
- * - The first RUNNING sets started_at and deadline_at (started_at + governance timeout);
- *   a resume (PAUSED → RUNNING) keeps both. A final status sets completed_at.
+ * - The first RUNNING sets started_at and deadline_at (started_at + governance timeout,
+ *   or an ancestor's earlier deadline); a resume (PAUSED → RUNNING) keeps both. A final
+ *   status sets completed_at and ends every open descendant (envelope-cascade.ts); the
+ *   records of the envelope and its whole tree are rewritten after the commit (a retry
+ *   of the same final status rewrites them again).
  * - updated_at strictly increases with every transition (at least 1 ms past the previous
  *   value), so the record's `updatedAtMs` orders the edge's copies (envelope-records.ts).
  */
@@ -24,9 +27,10 @@ import type { UpdateEnvelopeStatusRequest } from "../../../proto/gen/fulcrum/env
 import type { TenantPrincipal } from "../auth/principal.js";
 import { inTenant } from "../db/tenant-transaction.js";
 import type { FunctionsDeps } from "../deps.js";
+import { ancestorDeadline, endDescendants } from "./envelope-cascade.js";
 import { stageTransition } from "./envelope-events.js";
 import { governanceFromJson } from "./envelope-governance.js";
-import { publishEnvelopeRecord } from "./envelope-records.js";
+import { publishEnvelopeRecord, publishEnvelopeTree } from "./envelope-records.js";
 import { loadEnvelope, toEnvelopeProto } from "./envelope-rows.js";
 import {
   allowedNext,
@@ -74,9 +78,17 @@ export async function updateEnvelopeStatus(
     const { rows } = await tx.execute<{ at: string }>(sql`
       SELECT greatest(clock_timestamp(), updated_at + interval '1 millisecond')::text AS at
         FROM ${envelopes} WHERE id = ${current.id}`);
-    const now = sql`${rows[0]?.at}::timestamptz`;
+    const at = rows[0]?.at;
+    if (!at) throw new FulcrumError("Internal", `envelope ${current.id} vanished`);
+    const now = sql`${at}::timestamptz`;
     const firstStart = to === "RUNNING" && current.startedAt === null;
     const timeoutMs = governanceFromJson(current.governance).timeoutMs;
+    const own =
+      timeoutMs === undefined
+        ? sql`null::timestamptz`
+        : sql`${now} + ${timeoutMs} * interval '1 millisecond'`;
+    // least() skips nulls: no timeout and no ancestor deadline leaves none.
+    const inherited = firstStart ? await ancestorDeadline(tx, current.parentEnvelopeId) : null;
     const [updated] = await tx
       .update(envelopes)
       .set({
@@ -86,10 +98,7 @@ export async function updateEnvelopeStatus(
         ...(firstStart
           ? {
               startedAt: now,
-              deadlineAt:
-                timeoutMs === undefined
-                  ? null
-                  : sql`${now} + ${timeoutMs} * interval '1 millisecond'`,
+              deadlineAt: sql`least(${own}, ${inherited}::timestamptz)`,
             }
           : {}),
         ...(isTerminal(to) ? { completedAt: now } : {}),
@@ -104,8 +113,10 @@ export async function updateEnvelopeStatus(
       keyId: caller.keyId,
       at: updated.updatedAt,
     });
+    if (isTerminal(to)) await endDescendants(tx, { root: updated, keyId: caller.keyId, at });
     return updated;
   });
-  await publishEnvelopeRecord(deps, caller.tenantId, row.id);
+  if (isTerminal(row.status)) await publishEnvelopeTree(deps, caller.tenantId, row.id);
+  else await publishEnvelopeRecord(deps, caller.tenantId, row.id);
   return toEnvelopeProto(row, deps.now());
 }

@@ -23,8 +23,8 @@ import type { BudgetRow, StoredThreshold } from "./budget-rows.js";
 import { microsToNumeric } from "./money.js";
 
 export interface UsageDelta {
+  /** The call's usage, execution time included. */
   usage: BudgetUsage;
-  executionMs: number;
 }
 
 export type BudgetSignal =
@@ -49,7 +49,6 @@ export function countUsage(
 ): CountedBudget {
   const signals: BudgetSignal[] = [];
   let used = row.used;
-  let executionMs = row.executionMs;
   let thresholds: StoredThreshold[] =
     row.thresholds.length > 0
       ? row.thresholds.map((t) => ({ ...t }))
@@ -58,7 +57,6 @@ export function countUsage(
   if (row.periodStartMs < window.startMs) {
     signals.push({ kind: "reset", previousStartMs: row.periodStartMs });
     used = ZERO_USAGE;
-    executionMs = 0;
     thresholds = thresholds.map((t) => ({
       percent: t.percent,
       notified: false,
@@ -85,7 +83,6 @@ export function countUsage(
     row: {
       ...row,
       used: after,
-      executionMs: executionMs + delta.executionMs,
       thresholds,
       periodStartMs,
     },
@@ -110,7 +107,7 @@ export async function writeCounted(tx: Tx, counted: CountedBudget): Promise<void
       current_spend_usd = ${microsToNumeric(u.costMicros)}::numeric,
       current_llm_calls = ${u.llmCalls},
       current_tool_calls = ${u.toolCalls},
-      current_execution_ms = ${row.executionMs},
+      current_execution_ms = ${u.executionMs},
       thresholds = ${JSON.stringify(row.thresholds)}::jsonb,
       status = ${state},
       updated_at = now()

@@ -37,8 +37,8 @@ export interface BudgetRow {
   thresholds: StoredThreshold[];
   status: string;
   hardLimit: boolean;
+  /** Execution time included (executionMs = current_execution_ms). */
   used: BudgetUsage;
-  executionMs: number;
 }
 
 /** The budget's columns, with times as epoch ms and counts as float8 (exact below 2^53). */
@@ -48,6 +48,7 @@ const COLUMNS = sql.raw(`id::text as id, name, workflow_id, envelope_id::text as
   max_tokens::float8 as max_tokens, max_input_tokens::float8 as max_input_tokens,
   max_output_tokens::float8 as max_output_tokens, max_cost_usd::text as max_cost_usd,
   max_llm_calls::float8 as max_llm_calls, max_tool_calls::float8 as max_tool_calls,
+  max_execution_seconds::float8 as max_execution_seconds,
   thresholds, status, hard_limit,
   current_tokens::float8 as current_tokens, current_input_tokens::float8 as current_input_tokens,
   current_output_tokens::float8 as current_output_tokens,
@@ -72,6 +73,8 @@ function toBudgetRow(r: Raw): BudgetRow {
   set("costMicros", r.max_cost_usd == null ? undefined : numericToMicros(String(r.max_cost_usd)));
   set("llmCalls", opt(r.max_llm_calls));
   set("toolCalls", opt(r.max_tool_calls));
+  const maxSeconds = opt(r.max_execution_seconds);
+  set("executionMs", maxSeconds === undefined ? undefined : maxSeconds * 1000);
   const thresholds = Array.isArray(r.thresholds) ? (r.thresholds as StoredThreshold[]) : [];
   return {
     id: String(r.id),
@@ -99,8 +102,8 @@ function toBudgetRow(r: Raw): BudgetRow {
       costMicros: numericToMicros(String(r.current_spend_usd ?? "0")),
       llmCalls: num(r.current_llm_calls),
       toolCalls: num(r.current_tool_calls),
+      executionMs: num(r.current_execution_ms),
     },
-    executionMs: num(r.current_execution_ms),
   };
 }
 
@@ -165,5 +168,6 @@ export function usedFields(u: BudgetUsage): Omit<UsedValues, "key" | "expireAtMs
     u_cost: u.costMicros,
     u_llm: u.llmCalls,
     u_tool: u.toolCalls,
+    u_exec: u.executionMs,
   };
 }

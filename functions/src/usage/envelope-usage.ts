@@ -98,12 +98,13 @@ export function summaryUsage(summary: Record<string, unknown>): BudgetUsage {
         : Math.round(Number(summary.cost_usd ?? 0) * 1e6) || 0,
     llmCalls: n(summary.llm_calls),
     toolCalls: n(summary.tool_calls),
+    executionMs: n(summary.execution_ms),
   };
 }
 
 export interface EnvelopeCall {
+  /** Execution time included. */
   usage: BudgetUsage;
-  executionMs: number;
   modelId?: string;
   at: Date;
 }
@@ -137,7 +138,7 @@ export function addToSummary(
     cost_micros: after.costMicros,
     llm_calls: after.llmCalls,
     tool_calls: after.toolCalls,
-    execution_ms: n(summary.execution_ms) + call.executionMs,
+    execution_ms: after.executionMs,
     model_costs: models,
     updated_at: call.at.toISOString(),
   };

@@ -182,15 +182,11 @@ async function recordInTx(
     costMicros: cost,
     llmCalls: input.llmCalls,
     toolCalls: input.toolCalls,
+    executionMs: input.executionMs,
   };
   const counted: CountedBudget[] = [];
   for (const row of budgets) {
-    const c = countUsage(
-      row,
-      windowOf(row, now.getTime()),
-      { usage, executionMs: input.executionMs },
-      now,
-    );
+    const c = countUsage(row, windowOf(row, now.getTime()), { usage }, now);
     await writeCounted(tx, c);
     for (const event of budgetEvents(tenantId, c, now, costEventId)) stageManagementEvent(event);
     counted.push(c);
@@ -199,7 +195,6 @@ async function recordInTx(
   for (const e of chain) {
     const summary = addToSummary(e.costSummary, {
       usage,
-      executionMs: input.executionMs,
       ...(input.modelId ? { modelId: input.modelId } : {}),
       at: now,
     });

@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { DurationSchema, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
+import { ZERO_USAGE } from "../../../core/budget/limits.js";
 import { FulcrumError } from "../../../core/errors/fulcrum-error.js";
 import { RecordUsageRequestSchema } from "../../../proto/gen/fulcrum/cost/v1/cost_service_pb.js";
 import { countUsage } from "./budget-counting.js";
@@ -98,14 +99,20 @@ function row(over: Partial<BudgetRow> = {}): BudgetRow {
     thresholds: [],
     status: "OK",
     hardLimit: true,
-    used: { tokens: 0, inputTokens: 0, outputTokens: 0, costMicros: 0, llmCalls: 0, toolCalls: 0 },
-    executionMs: 0,
+    used: { ...ZERO_USAGE },
     ...over,
   };
 }
-const usage = (tokens: number) => ({
-  usage: { tokens, inputTokens: tokens, outputTokens: 0, costMicros: 0, llmCalls: 0, toolCalls: 0 },
-  executionMs: 0,
+const usage = (tokens: number, executionMs = 0) => ({
+  usage: {
+    tokens,
+    inputTokens: tokens,
+    outputTokens: 0,
+    costMicros: 0,
+    llmCalls: 0,
+    toolCalls: 0,
+    executionMs,
+  },
 });
 const hour = { startMs: Date.UTC(2026, 10, 24, 12), endMs: Date.UTC(2026, 10, 24, 13) };
 
@@ -135,6 +142,17 @@ describe("countUsage", () => {
     expect(counted.row.thresholds).toEqual([{ percent: 80, notified: false, notified_at: null }]);
     expect(old.signals.map((s) => s.kind)).toEqual(["reset", "threshold"]);
   });
+  it("counts execution time against a max_execution_time limit", () => {
+    const counted = countUsage(
+      row({ limits: { executionMs: 60_000 } }),
+      hour,
+      usage(0, 60_000),
+      NOW,
+    );
+    expect(counted.row.used.executionMs).toBe(60_000);
+    expect(counted.percent).toBe(100);
+    expect(counted.state).toBe("EXCEEDED");
+  });
   it("keeps a suspended budget suspended", () => {
     expect(countUsage(row({ status: "SUSPENDED" }), hour, usage(1), NOW).state).toBe("SUSPENDED");
   });
@@ -150,8 +168,8 @@ describe("envelope summaries", () => {
         costMicros: 7,
         llmCalls: 1,
         toolCalls: 0,
+        executionMs: 5,
       },
-      executionMs: 5,
       modelId: "gpt-4o",
       at: NOW,
     };
@@ -163,7 +181,9 @@ describe("envelope summaries", () => {
       costMicros: 14,
       llmCalls: 2,
       toolCalls: 0,
+      executionMs: 10,
     });
+    expect(twice.execution_ms).toBe(10);
     expect(twice.model_costs).toEqual([
       { model_id: "gpt-4o", input_tokens: 20, output_tokens: 40, cost_micros: 14, call_count: 2 },
     ]);

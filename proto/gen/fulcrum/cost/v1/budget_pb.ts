@@ -52,7 +52,9 @@ export type BudgetLimits = Message<"fulcrum.cost.v1.BudgetLimits"> & {
   maxToolCalls?: bigint | undefined;
 
   /**
-   * Per execution (envelope) wall-clock limit.
+   * Execution time summed over the period (RecordUsage execution_time); once used up,
+   * every call against the budget is denied until the period resets. An envelope's own
+   * wall-clock limit is its Governance.timeout.
    *
    * @generated from field: google.protobuf.Duration max_execution_time = 7;
    */
