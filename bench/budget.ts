@@ -83,12 +83,12 @@ function formatReport(
     lines.push(
       "Bare workerd, the tenant's policy, 100 estimated tokens per call; on: a tenant and a workflow budget reserved against on every call.",
       "",
-      "| setting | concurrency | requests | p50 ms | p99 ms | req/s |",
-      "| :--- | ---: | ---: | ---: | ---: | ---: |",
+      "| setting | concurrency | requests | p50 ms | p99 ms | req/s | Redis RT/decision |",
+      "| :--- | ---: | ---: | ---: | ---: | ---: | ---: |",
     );
     for (const r of edge)
       lines.push(
-        `| ${r.setting} | ${r.concurrency} | ${r.requests} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${Math.round(r.reqPerSec)} |`,
+        `| ${r.setting} | ${r.concurrency} | ${r.requests} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${Math.round(r.reqPerSec)} | ${r.redisRoundTrips.toFixed(3)} |`,
       );
   }
   return lines.join("\n");

@@ -22,6 +22,8 @@ export interface EdgeBudgetRow {
   p50Ms: number;
   p99Ms: number;
   reqPerSec: number;
+  /** REST requests the edge made to Redis per decision (auto-pipelined batches count once). */
+  redisRoundTrips: number;
 }
 
 interface CheckReply {
@@ -71,11 +73,13 @@ export async function measureEdgeBudgets(
       const warm = await closedLoop(client, [req], WARMUP, concurrency);
       if (warm.errors > 0) throw new Error(`${setting}: ${warm.errorSamples.join("; ")}`);
       log(`edge ${setting}: ${options.requests} CheckPolicy at concurrency ${concurrency}…`);
+      const before = await rest.requests();
       const result = await closedLoop(client, [req], options.requests, concurrency);
+      const redisRoundTrips = ((await rest.requests()) - before) / options.requests;
       if (result.errors > 0) throw new Error(`${setting}: ${result.errorSamples.join("; ")}`);
       await client.close();
       const s = summarize(result);
-      rows.push({ setting, concurrency, requests: options.requests, ...s });
+      rows.push({ setting, concurrency, requests: options.requests, ...s, redisRoundTrips });
     }
   };
 
