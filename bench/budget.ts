@@ -31,6 +31,7 @@ import {
   type OvershootRow,
   type ThroughputRow,
 } from "./budget/ledger-load.js";
+import type { RecordUsageRow } from "./budget/record-usage-load.js";
 import { startEdgeRedisRest } from "./edge/redis-rest.js";
 import { withResources } from "./edge/resources.js";
 
@@ -50,14 +51,14 @@ function formatReport(
   header: string,
   throughput: ThroughputRow[],
   overshoot: OvershootRow[],
-  edge: EdgeBudgetRow[] | null,
+  edge: { edge: EdgeBudgetRow[]; settles: RecordUsageRow[] } | null,
 ): string {
   const lines = [
     "# bench:budget",
     "",
     header,
     "",
-    "## Reserve + settle (3 counters per call)",
+    "## Ledger: reserve + settle in Redis (3 counters per call)",
     "",
     "| concurrency | ops | ops/s | reserve p50 ms | reserve p99 ms | reserve+settle p50 ms | reserve+settle p99 ms | Redis RT/op |",
     "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -86,10 +87,23 @@ function formatReport(
       "| setting | concurrency | requests | p50 ms | p99 ms | req/s | Redis RT/decision |",
       "| :--- | ---: | ---: | ---: | ---: | ---: | ---: |",
     );
-    for (const r of edge)
+    for (const r of edge.edge)
       lines.push(
         `| ${r.setting} | ${r.concurrency} | ${r.requests} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${Math.round(r.reqPerSec)} | ${r.redisRoundTrips.toFixed(3)} |`,
       );
+    lines.push(
+      "",
+      "## RecordUsage through the management API (settle: PostgreSQL, then Redis)",
+      "",
+      "Every call counted on the same tenant and workflow budgets (their row locks serialise a tenant's settles).",
+      "",
+      "| concurrency | calls | calls/s | p50 ms | p99 ms |",
+      "| ---: | ---: | ---: | ---: | ---: |",
+      ...edge.settles.map(
+        (r) =>
+          `| ${r.concurrency} | ${r.calls} | ${Math.round(r.callsPerSec)} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} |`,
+      ),
+    );
   }
   return lines.join("\n");
 }

@@ -56,7 +56,7 @@ async function main(): Promise<void> {
     console.log(
       `reconciled ${report.tenants} tenants: ${report.countersRestored} counters restored, ` +
         `${report.envelopeRecords} envelope records, ${report.approvalKeys} approvals' keys, ` +
-        `${report.approvalsExpired} approvals expired`,
+        `${report.approvalsExpired} approvals expired, ${report.envelopesTimedOut} envelopes timed out`,
     );
     for (const f of report.failures) {
       console.error(`  tenant ${f.tenantId}: ${f.step} failed: ${f.error}`);

@@ -4,6 +4,8 @@
  * and a workflow budget that every call reserves against (a limit it never reaches).
  * The same request both times (an ALLOW with 100 estimated tokens, PRE_LLM_CALL);
  * every reply is checked: "off" must carry no reservation, "on" one over both budgets.
+ * Then RecordUsage through the management API against those budgets
+ * (record-usage-load.ts).
  */
 
 import { BudgetPeriod } from "../../proto/gen/fulcrum/cost/v1/budget_pb.js";
@@ -14,6 +16,7 @@ import type { Resources } from "../edge/resources.js";
 import { CHECK_POLICY, SCENARIOS } from "../edge/scenarios.js";
 import { startWorkerdTarget } from "../edge/targets.js";
 import { closedLoop, createHttpClient, type LoadRequest, summarize } from "../load.js";
+import { measureRecordUsage, type RecordUsageRow } from "./record-usage-load.js";
 
 export interface EdgeBudgetRow {
   setting: "budgets off" | "budgets on";
@@ -36,7 +39,7 @@ const WARMUP = 300;
 export async function measureEdgeBudgets(
   resources: Resources,
   options: { requests: number; concurrencies: number[]; log: (line: string) => void },
-): Promise<EdgeBudgetRow[]> {
+): Promise<{ edge: EdgeBudgetRow[]; settles: RecordUsageRow[] }> {
   const { log } = options;
   log("edge: control plane, the edge's REST server and workerd…");
   const plane = await startControlPlane(resources);
@@ -100,5 +103,11 @@ export async function measureEdgeBudgets(
   // The edge rereads a tenant's budget set every 500 ms.
   await new Promise((resolve) => setTimeout(resolve, 1500));
   await measure("budgets on", 2);
-  return rows;
+
+  const settles: RecordUsageRow[] = [];
+  for (const concurrency of [1, 8]) {
+    log(`RecordUsage: 300 settles at concurrency ${concurrency}…`);
+    settles.push(await measureRecordUsage(costs, "wf_bench", concurrency, 300));
+  }
+  return { edge: rows, settles };
 }

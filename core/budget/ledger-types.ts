@@ -35,6 +35,12 @@ export interface ReserveRequest {
   ttlMs: number;
   /** Default: the ledger's clock. */
   nowMs?: number;
+  /**
+   * The tenant's BudgetSet key (budgetKeys.budgetSet). When given and absent from Redis,
+   * nothing is checked or reserved and the result is `unsynced`: Redis lost the tenant's
+   * published state, so its counters cannot be trusted until reconciliation restores them.
+   */
+  budgetSetKey?: string;
 }
 
 /** What is left of each limited dimension after the call (unlimited ones are absent). */
@@ -66,9 +72,14 @@ export type ReserveResult =
     }
   | {
       ok: false;
-      /** The counters that refused (at least one). */
+      /**
+       * true: `budgetSetKey` was missing from Redis; nothing was read or written, and
+       * `refused` and `remaining` are empty.
+       */
+      unsynced?: true;
+      /** The counters that refused (at least one, unless unsynced). */
       refused: CounterRefusal[];
-      /** One per requested counter, in order, without this call's estimate. */
+      /** One per requested counter, in order, without this call's estimate (unless unsynced). */
       remaining: CounterRemaining[];
     };
 

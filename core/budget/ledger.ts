@@ -15,7 +15,9 @@
  * - settle returns {released, used}, restore the counters' used values after the call,
  *   readCounters takes an optional nowMs;
  * - release / settle read the reservation's counter list first (one extra round trip) so
- *   that every key a script touches is passed in KEYS.
+ *   that every key a script touches is passed in KEYS;
+ * - ReserveRequest.budgetSetKey: reserve refuses (`unsynced`) when the tenant's BudgetSet
+ *   is missing from Redis (flushed or evicted: the counters cannot be trusted either).
  *
  * Web-standard only (the edge imports it). Redis failures and timeouts throw FulcrumError
  * Unavailable; bad input throws FulcrumError Invalid; a refusal is a value.
@@ -111,6 +113,11 @@ export class BudgetLedger {
       throw invalid("ttlMs", `must be an integer in (0, ${MAX_TTL_MS}]`);
     }
     counters.forEach(checkCounter);
+    // Another key (tenant, namespace) would guard on state that is not this tenant's.
+    const setKey = request.budgetSetKey;
+    if (setKey !== undefined && setKey !== this.keys.budgetSet(tenantId)) {
+      throw invalid("budgetSetKey", `must be ${this.keys.budgetSet(tenantId)}`);
+    }
     // A key listed twice would be reserved twice but released once.
     if (new Set(counters.map((c) => c.key)).size !== counters.length) {
       throw invalid("counters", "lists a counter twice");
@@ -120,6 +127,7 @@ export class BudgetLedger {
     const reservationId = uuidv7(nowMs);
     const keys = counters.flatMap((c) => [c.key, this.keys.counterReservations(c.key)]);
     keys.push(this.keys.reservation(tenantId, reservationId));
+    if (setKey !== undefined) keys.push(setKey);
     const args = [
       String(nowMs),
       String(expiresAtMs),
@@ -136,10 +144,11 @@ export class BudgetLedger {
         String(c.expireAtMs ?? 0),
       ]),
     ];
-    const reply = integers(
-      await this.run("reserving the budget", this.scripts.reserve.exec(keys, args)),
-      1 + counters.length * ROW,
-    );
+    const raw = await this.run("reserving the budget", this.scripts.reserve.exec(keys, args));
+    if (Array.isArray(raw) && raw.length === 1 && raw[0] === -1) {
+      return { ok: false, unsynced: true, refused: [], remaining: [] };
+    }
+    const reply = integers(raw, 1 + counters.length * ROW);
     const remaining: CounterRemaining[] = [];
     const refused: CounterRefusal[] = [];
     counters.forEach((c, i) => {

@@ -190,7 +190,8 @@ describe("BudgetSetSource", () => {
 
   it("reads once per refresh, shares concurrent reads, and reads 'no key' as no budgets", async () => {
     const clock = { now: 0 };
-    const { s, calls } = source([() => good, () => null], clock);
+    const empty = JSON.stringify(set([]));
+    const { s, calls } = source([() => good, () => empty, () => null], clock);
     const [a, b] = await Promise.all([s.get("t"), s.get("t")]);
     expect(a?.budgets[0]?.id).toBe("b");
     expect(b).toBe(a);
@@ -198,8 +199,22 @@ describe("BudgetSetSource", () => {
     expect(await s.get("t")).toBe(a);
     expect(calls()).toBe(1);
     clock.now = 600;
+    expect((await s.get("t"))?.budgets).toEqual([]);
+    // Budgets all deleted: functions publish an empty set, so a missing one after it is none.
+    clock.now = 1200;
     expect(await s.get("t")).toBeNull();
-    expect(calls()).toBe(2);
+    expect(calls()).toBe(3);
+  });
+
+  it("a set that vanished while it had budgets is a failed read, not 'no budgets'", async () => {
+    // A flush or an eviction: "no budgets" would let calls through against full budgets.
+    const clock = { now: 0 };
+    const { s } = source([() => good, () => null, () => null], clock);
+    const first = await s.get("t");
+    clock.now = 1000;
+    expect(await s.get("t")).toBe(first);
+    clock.now = 10_001;
+    await expect(s.get("t")).rejects.toThrow(/missing from Redis/);
   });
 
   it("keeps the last good set through failures for maxStaleMs, then fails", async () => {

@@ -8,9 +8,11 @@ import {
 import { PolicyService } from "../../proto/gen/fulcrum/policy/v1/policy_service_pb.js";
 import { eventually } from "./audit-stream.js";
 import {
+  afterRefresh,
   budget,
   budgetKeys,
   freshTenant,
+  namespace,
   publishBudgets,
   publishEnvelope,
   testRedis,
@@ -178,6 +180,36 @@ describe("tenant budgets", () => {
     expect(r.reason).toBe(DecisionReason.FAIL_CLOSED);
     expect(r.budget?.failed).toBe(true);
     expect(r.failureMode?.component).toBe("budget");
+  });
+
+  it("fails closed after Redis lost the tenant's budgets, until they are restored", async () => {
+    const { tenantId, key } = await freshTenant("flushed");
+    const budgets = [budget("b-full", { limits: { tokens: 1000 } })];
+    await publishBudgets(tenantId, budgets);
+    const call = () => policies(key).checkPolicy({ context: { estimatedTokens: 600 } });
+    expect((await call()).decision).toBe(Decision.ALLOW);
+
+    // As a flush does: the set, the counters, their reservations. Read as "no budgets"
+    // with counters at 0, the next call would pass a budget that is 60 % reserved.
+    const redis = testRedis();
+    const lost = await redis.keys(`${namespace()}:budget:{${tenantId}}*`);
+    expect(lost).toContain(budgetKeys().budgetSet(tenantId));
+    await redis.del(...lost);
+    await afterRefresh();
+    const denied = await call();
+    expect(denied.decision).toBe(Decision.DENY);
+    expect(denied.reason).toBe(DecisionReason.FAIL_CLOSED);
+    expect(denied.budget?.failed).toBe(true);
+    expect(denied.failureMode?.component).toBe("budget");
+    expect(denied.reasons[0]).toContain("being restored from PostgreSQL (Redis lost them)");
+    expect(await redis.keys(`${namespace()}:budget:{${tenantId}}*`)).toEqual([]);
+
+    // Reconciliation restores the counters, then publishes the set last.
+    await redis.hset(budgetKeys().counter(tenantId, "b-full", 0), { u_tok: 100 });
+    await publishBudgets(tenantId, budgets);
+    const restored = await call();
+    expect(restored.decision).toBe(Decision.ALLOW);
+    expect(Number(restored.budget?.budgets[0]?.tokensRemaining)).toBe(300);
   });
 });
 

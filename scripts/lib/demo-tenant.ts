@@ -54,6 +54,14 @@ export const DEMO_RULES: Rule[] = [
     conditions: [toolCondition("delete_")],
     actions: [{ type: ActionType.REQUIRE_APPROVAL, message: "a person must approve deletes" }],
   }),
+  // What sdk/examples/approval.ts asks for.
+  create(RuleSchema, {
+    ruleId: "approve-refunds",
+    name: "Refunds need approval",
+    ruleType: RuleType.APPROVAL_REQUIRED,
+    conditions: [toolCondition("payments_refund")],
+    actions: [{ type: ActionType.REQUIRE_APPROVAL, message: "a person must approve refunds" }],
+  }),
   create(RuleSchema, {
     ruleId: "per-workflow",
     name: "60 calls a minute per workflow",

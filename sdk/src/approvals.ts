@@ -1,5 +1,5 @@
 import { type Timestamp, timestampMs } from "@bufbuild/protobuf/wkt";
-import { ApprovalStatus } from "../../proto/gen/fulcrum/policy/v1/approval_pb.js";
+import { type Approval, ApprovalStatus } from "../../proto/gen/fulcrum/policy/v1/approval_pb.js";
 import type { Decision } from "./decision-types.js";
 import { FulcrumError } from "./errors.js";
 import { canceled, type Management, sleep } from "./management.js";
@@ -33,13 +33,30 @@ export interface ApprovalOutcome {
   decisionId: string;
 }
 
+/** One reading of an approval (client.getApproval). */
+export interface ApprovalState {
+  approvalId: string;
+  /**
+   * PENDING until a reviewer decides or it expires. NOT_FOUND: no approval with this id
+   * in the API key's tenant — right after a REQUIRE_APPROVAL decision that is expected
+   * for a moment (the event processor records the request ~0.1–1 s later); the server
+   * answers the same for another tenant's id, so it cannot tell the two apart either.
+   */
+  status: "PENDING" | "APPROVED" | "REJECTED" | "EXPIRED" | "CANCELLED" | "NOT_FOUND";
+  reviewer: string;
+  note: string;
+  reviewedAt: Date | undefined;
+  expiresAt: Date | undefined;
+  decisionId: string;
+}
+
 /** A decision from guardWithApproval / evaluateWithApproval. */
 export type ApprovedDecision = Decision & {
   /** How the wait for approval ended; undefined when no approval was required. */
   approval: ApprovalOutcome | undefined;
 };
 
-const FINAL: Partial<Record<ApprovalStatus, ApprovalOutcome["status"]>> = {
+const FINAL: Partial<Record<ApprovalStatus, "APPROVED" | "REJECTED" | "EXPIRED" | "CANCELLED">> = {
   [ApprovalStatus.APPROVED]: "APPROVED",
   [ApprovalStatus.REJECTED]: "REJECTED",
   [ApprovalStatus.EXPIRED]: "EXPIRED",
@@ -58,6 +75,53 @@ function positive(name: string, value: number | undefined, fallback: number): nu
   return value;
 }
 
+function requireId(approvalId: string): void {
+  if (!approvalId) {
+    throw new FulcrumError(
+      "InvalidArgument",
+      "approvalId is required: pass decision.approvalId of a REQUIRE_APPROVAL decision",
+    );
+  }
+}
+
+function details(approval: Approval | undefined) {
+  return {
+    reviewer: approval?.reviewer ?? "",
+    note: approval?.reviewNote ?? "",
+    reviewedAt: date(approval?.reviewedAt),
+    expiresAt: date(approval?.expiresAt),
+    decisionId: approval?.decisionId ?? "",
+  };
+}
+
+/**
+ * One PolicyService.GetApproval (transient failures retried like every management call).
+ * NotFound resolves with status NOT_FOUND rather than throwing: a poller asks before the
+ * approval is recorded as a matter of course (see ApprovalState). Anything else throws.
+ */
+export async function getApproval(
+  management: Management,
+  approvalId: string,
+  options: { signal?: AbortSignal } = {},
+): Promise<ApprovalState> {
+  requireId(approvalId);
+  try {
+    const { approval } = await management.call(
+      (call) => management.policies.getApproval({ approvalId }, call),
+      options,
+    );
+    return {
+      approvalId,
+      status: FINAL[approval?.status ?? ApprovalStatus.PENDING] ?? "PENDING",
+      ...details(approval),
+    };
+  } catch (reason) {
+    const error = FulcrumError.from(reason);
+    if (error.code !== "NotFound" || options.signal?.aborted) throw error;
+    return { approvalId, status: "NOT_FOUND", ...details(undefined) };
+  }
+}
+
 /**
  * Polls PolicyService.GetApproval until the approval is decided or expires, or
  * `timeoutMs` passes. Transient failures and an early NotFound are polled through;
@@ -68,12 +132,7 @@ export async function waitForApproval(
   approvalId: string,
   options: WaitForApprovalOptions = {},
 ): Promise<ApprovalOutcome> {
-  if (!approvalId) {
-    throw new FulcrumError(
-      "InvalidArgument",
-      "approvalId is required: pass decision.approvalId of a REQUIRE_APPROVAL decision",
-    );
-  }
+  requireId(approvalId);
   const timeoutMs = positive("timeoutMs", options.timeoutMs, 15 * 60_000);
   // setTimeout fires at once past 2^31 − 1 ms: a longer poll would spin.
   const pollMs = Math.min(positive("pollMs", options.pollMs, 2000), 60_000);
@@ -95,15 +154,7 @@ export async function waitForApproval(
         }),
       );
       const status = approval ? FINAL[approval.status] : undefined;
-      last = {
-        approvalId,
-        status: status ?? "TIMEOUT",
-        reviewer: approval?.reviewer ?? "",
-        note: approval?.reviewNote ?? "",
-        reviewedAt: date(approval?.reviewedAt),
-        expiresAt: date(approval?.expiresAt),
-        decisionId: approval?.decisionId ?? "",
-      };
+      last = { approvalId, status: status ?? "TIMEOUT", ...details(approval) };
       if (status) return last;
     } catch (reason) {
       const error = FulcrumError.from(reason);
@@ -128,15 +179,7 @@ export async function waitForApproval(
 }
 
 function outcome(approvalId: string, status: ApprovalOutcome["status"]): ApprovalOutcome {
-  return {
-    approvalId,
-    status,
-    reviewer: "",
-    note: "",
-    reviewedAt: undefined,
-    expiresAt: undefined,
-    decisionId: "",
-  };
+  return { approvalId, status, ...details(undefined) };
 }
 
 export interface WithApprovalOptions {

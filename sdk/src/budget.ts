@@ -1,4 +1,4 @@
-import { type Timestamp, timestampMs } from "@bufbuild/protobuf/wkt";
+import { type Duration, type Timestamp, timestampMs } from "@bufbuild/protobuf/wkt";
 import {
   type BudgetLimits,
   BudgetState,
@@ -9,8 +9,13 @@ import type {
   BudgetReservation as BudgetReservationMessage,
 } from "../../proto/gen/fulcrum/policy/v1/evaluation_pb.js";
 import type { BudgetCheck, BudgetReservation, BudgetStateName } from "./decision-types.js";
+import { FulcrumError } from "./errors.js";
+import type { Management } from "./management.js";
 
-/** One budget after RecordUsage counted a call's usage against it. */
+/**
+ * One budget: after RecordUsage counted a call's usage against it, or as
+ * client.getBudgetStatus read it.
+ */
 export interface BudgetStatus {
   budgetId: string;
   status: BudgetStateName;
@@ -34,6 +39,11 @@ export interface BudgetStatus {
     costUsd: number | undefined;
     llmCalls: number | undefined;
     toolCalls: number | undefined;
+    /**
+     * Execution time left of the period's max_execution_time, in ms. The time used is
+     * not reported: the API's BudgetUsage has no execution-time field.
+     */
+    executionMs: number | undefined;
   };
   /** The next threshold (percent) not yet crossed; undefined when all were. */
   nextThresholdPercent: number | undefined;
@@ -87,12 +97,17 @@ export function budgetReservation(
   };
 }
 
+function ms(d: Duration | undefined): number | undefined {
+  return d === undefined ? undefined : Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6);
+}
+
 function remaining(limits: BudgetLimits | undefined): BudgetStatus["remaining"] {
   return {
     tokens: num(limits?.maxTokens),
     costUsd: limits?.maxCostUsd,
     llmCalls: num(limits?.maxLlmCalls),
     toolCalls: num(limits?.maxToolCalls),
+    executionMs: ms(limits?.maxExecutionTime),
   };
 }
 
@@ -118,4 +133,22 @@ export function budgetStatus(s: BudgetStatusMessage): BudgetStatus {
     periodStart: date(s.periodStart),
     resetAt: date(s.resetAt),
   };
+}
+
+/**
+ * CostService.GetBudgetStatus (transient failures retried). An unknown budget id throws
+ * FulcrumError("NotFound"): unlike an approval, a budget exists before anyone asks.
+ */
+export async function getBudgetStatus(
+  management: Management,
+  budgetId: string,
+  options: { signal?: AbortSignal } = {},
+): Promise<BudgetStatus> {
+  if (!budgetId) throw new FulcrumError("InvalidArgument", "budgetId is required");
+  const { status } = await management.call(
+    (call) => management.costs.getBudgetStatus({ budgetId }, call),
+    options,
+  );
+  if (!status) throw new FulcrumError("Internal", "GetBudgetStatus answered without a status");
+  return budgetStatus(status);
 }

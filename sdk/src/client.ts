@@ -4,12 +4,15 @@ import { EventStoreService } from "../../proto/gen/fulcrum/eventstore/v1/event_s
 import { PolicyService } from "../../proto/gen/fulcrum/policy/v1/policy_service_pb.js";
 import {
   type ApprovalOutcome,
+  type ApprovalState,
   type ApprovedDecision,
+  getApproval,
   type WaitForApprovalOptions,
   type WithApprovalOptions,
   waitForApproval,
   withApproval,
 } from "./approvals.js";
+import { type BudgetStatus, getBudgetStatus } from "./budget.js";
 import type {
   CheckOptions,
   EvaluateOptions,
@@ -224,6 +227,31 @@ export class FulcrumClient {
     options: WaitForApprovalOptions = {},
   ): Promise<ApprovalOutcome> {
     return waitForApproval(this.management("waitForApproval()"), approvalId, options);
+  }
+
+  /**
+   * One reading of an approval (PolicyService.GetApproval on the management API), for
+   * callers that poll on their own schedule. An id the API does not know resolves with
+   * status NOT_FOUND (it is normal for a moment after the decision: see ApprovalState);
+   * other failures throw FulcrumError.
+   */
+  async getApproval(
+    approvalId: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<ApprovalState> {
+    return getApproval(this.management("getApproval()"), approvalId, options);
+  }
+
+  /**
+   * A budget's current period (CostService.GetBudgetStatus on the management API; check
+   * keys may call it): state, usage, percentages, what is left of each limit (execution
+   * time included). An unknown budget id throws FulcrumError("NotFound").
+   */
+  async getBudgetStatus(
+    budgetId: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<BudgetStatus> {
+    return getBudgetStatus(this.management("getBudgetStatus()"), budgetId, options);
   }
 
   /**

@@ -1,5 +1,6 @@
 export {
   type ApprovalOutcome,
+  type ApprovalState,
   type ApprovedDecision,
   type WaitForApprovalOptions,
   type WithApprovalOptions,

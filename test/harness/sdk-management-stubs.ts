@@ -1,5 +1,6 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
+import type { BudgetStatusSchema } from "../../proto/gen/fulcrum/cost/v1/budget_pb.js";
 import {
   CostService,
   type RecordUsageRequest,
@@ -30,13 +31,14 @@ import { TEST_API_KEY } from "./sdk-client-stubs.js";
  * Stand-ins for the SDK's management-API unit tests (sdk/src/settle.test.ts,
  * envelope-managed.test.ts, approvals.test.ts): an in-memory edge (EvaluatePolicy →
  * `evaluate`, PublishEvent recorded) and an in-memory management API with a small
- * envelope state machine, RecordUsage and GetApproval driven by the test. Every call is
+ * envelope state machine, RecordUsage, GetApproval and GetBudgetStatus driven by the test. Every call is
  * recorded in `calls` as `"<Method>"` so tests can assert what was (not) sent.
  */
 
 type EvaluateResponse = MessageInitShape<typeof EvaluatePolicyResponseSchema>;
 type EnvelopeInit = MessageInitShape<typeof EnvelopeSchema>;
 type ApprovalInit = MessageInitShape<typeof ApprovalSchema>;
+type BudgetStatusInit = MessageInitShape<typeof BudgetStatusSchema>;
 
 export interface StubBehaviour {
   evaluate?: (req: EvaluatePolicyRequest, n: number) => EvaluateResponse;
@@ -46,6 +48,8 @@ export interface StubBehaviour {
   afterRecord?: (req: RecordUsageRequest, attempt: number) => void;
   /** GetApproval's answer per call (from 1); throw for an error. */
   getApproval?: (n: number) => ApprovalInit;
+  /** GetBudgetStatus's answer per call (from 1); throw for an error. */
+  getBudgetStatus?: (budgetId: string, n: number) => BudgetStatusInit;
   /** Throw to fail an UpdateEnvelopeStatus attempt *after* it was applied (lost answer). */
   afterTransition?: (req: UpdateEnvelopeStatusRequest, n: number) => void;
   /** Throw to refuse CreateEnvelope. */
@@ -62,6 +66,7 @@ export function fakeFulcrum(behaviour: StubBehaviour = {}) {
   const envelopes = new Map<string, EnvelopeInit>();
   const recorded = new Set<string>();
   let approvalPolls = 0;
+  let budgetReads = 0;
 
   const edge = createRouterTransport(({ service }) => {
     service(PolicyService, {
@@ -100,6 +105,12 @@ export function fakeFulcrum(behaviour: StubBehaviour = {}) {
         recorded.add(key);
         behaviour.afterRecord?.(req, usages.length);
         return { costEventId: `ce_${recorded.size}`, costUsd: 0.0123, budgets: [] };
+      },
+      getBudgetStatus(req) {
+        calls.push("GetBudgetStatus");
+        budgetReads++;
+        const status = behaviour.getBudgetStatus?.(req.budgetId, budgetReads) ?? {};
+        return { status: { budgetId: req.budgetId, ...status } };
       },
     });
     service(EnvelopeService, {

@@ -2,6 +2,7 @@ import type { Client } from "@connectrpc/connect";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { BudgetLedger, type CounterState } from "../../core/budget/ledger.js";
+import type { BudgetLimits } from "../../core/budget/limits.js";
 import { periodWindow } from "../../core/budget/periods.js";
 import { CostService } from "../../proto/gen/fulcrum/cost/v1/cost_service_pb.js";
 import type { Event } from "../../proto/gen/fulcrum/eventstore/v1/event_pb.js";
@@ -17,6 +18,7 @@ export interface UsageBudgetInit {
   period?: string;
   maxTokens?: number;
   maxCostUsd?: string;
+  maxToolCalls?: number;
   tenantId?: string;
 }
 
@@ -45,6 +47,15 @@ export interface UsageKit {
   used(key: string): Promise<CounterState>;
   /** A reservation of `tokens` (and `cost` micros) on `keys`; returns its id. */
   reserve(keys: string[], tokens: number, cost?: number): Promise<string>;
+  /**
+   * A reservation as the edge takes it (edge budget-plan.ts estimateOf: one LLM call
+   * before an LLM call, one tool call per tool before a tool call); undefined when the
+   * ledger refused it.
+   */
+  reserveCalls(
+    counters: { key: string; limits?: BudgetLimits }[],
+    calls: { llmCalls?: number; toolCalls?: number },
+  ): Promise<string | undefined>;
   /** The budget's BUDGET_* events on the stream (everything stored within `ms`). */
   budgetEventsOf(budgetId: string, ms?: number): Promise<Event[]>;
   /** Deletes every key of the stack's Redis namespace: a flushed Redis, for this stack. */
@@ -56,6 +67,7 @@ export interface BudgetRow {
   current_tokens: string;
   current_spend_usd: string;
   current_llm_calls: string;
+  current_tool_calls: string;
   thresholds: { percent: number; notified: boolean }[];
   status: string;
 }
@@ -85,8 +97,9 @@ export async function startUsageKit(): Promise<UsageKit> {
     async budget(init = {}) {
       const tenantId = init.tenantId ?? tenant.tenantId;
       const { rows } = await stack.owner.query<{ id: string; created: Date }>(
-        `INSERT INTO budgets (tenant_id, name, period, max_tokens, max_cost_usd, workflow_id, envelope_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id::text AS id, created_at AS created`,
+        `INSERT INTO budgets (tenant_id, name, period, max_tokens, max_cost_usd, workflow_id,
+           envelope_id, max_tool_calls)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id::text AS id, created_at AS created`,
         [
           tenantId,
           `b-${Math.random().toString(36).slice(2)}`,
@@ -95,6 +108,7 @@ export async function startUsageKit(): Promise<UsageKit> {
           init.maxCostUsd ?? null,
           init.workflowId ?? null,
           init.envelopeId ?? null,
+          init.maxToolCalls ?? null,
         ],
       );
       const row = rows[0];
@@ -137,6 +151,20 @@ export async function startUsageKit(): Promise<UsageKit> {
       });
       if (!result.ok || !result.reservationId) throw new Error("reservation refused");
       return result.reservationId;
+    },
+    async reserveCalls(counters, calls) {
+      const result = await ledger.reserve({
+        tenantId: tenant.tenantId,
+        counters: counters.map((c) => ({ key: c.key, limits: c.limits ?? {}, suspended: false })),
+        estimate: {
+          tokens: 100,
+          costMicros: 1000,
+          llmCalls: calls.llmCalls ?? 0,
+          toolCalls: calls.toolCalls ?? 0,
+        },
+        ttlMs: 60_000,
+      });
+      return result.ok ? result.reservationId : undefined;
     },
     budgetEventsOf(budgetId, ms = 1500) {
       return tenantEvents(

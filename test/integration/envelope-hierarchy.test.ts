@@ -4,15 +4,16 @@ import {
   publishEnvelopeRecord,
   publishEnvelopeRecords,
 } from "../../functions/src/envelopes/envelope-records.js";
+import { timeOutEnvelopes } from "../../functions/src/envelopes/envelope-timeout.js";
 import { type Envelope, EnvelopeStatus } from "../../proto/gen/fulcrum/envelope/v1/envelope_pb.js";
 import { EnvelopeService } from "../../proto/gen/fulcrum/envelope/v1/envelope_service_pb.js";
 import { EventType } from "../../proto/gen/fulcrum/eventstore/v1/event_pb.js";
 import { type EnvelopeKit, seconds, startEnvelopeKit } from "../harness/envelope-helpers.js";
 import { expectCode } from "../harness/management-helpers.js";
 
-// Parent / child envelopes (a child can never exceed its parent, nor outlive it) and the
-// EnvelopeRecords in Redis: ancestors, reconciliation after a flush, and stale writes
-// never winning.
+// Parent / child envelopes (a child can never exceed its parent, nor outlive it), deadlines
+// (TIMEOUT), and the EnvelopeRecords in Redis: ancestors, reconciliation after a flush,
+// and stale writes never winning.
 let kit: EnvelopeKit;
 
 beforeAll(async () => {
@@ -225,6 +226,86 @@ describe("a child never outlives its parent", () => {
     expect(await deadlineOf(grandchild.envelopeId)).toBe(parentDeadline);
     await move(child.envelopeId, S.RUNNING);
     expect((await record(child.envelopeId))?.deadlineMs).toBe(parentDeadline);
+  });
+});
+
+describe("deadlines", () => {
+  const pastDeadline = () => new Promise((resolve) => setTimeout(resolve, 1100));
+  const eventTypes = (events: { eventType: EventType }[]) =>
+    events.map((e) => EventType[e.eventType]);
+
+  it("reads TIMEOUT once the deadline passed; timeOutEnvelopes writes it and ends the tree", async () => {
+    const parent = await open({ governance: { timeout: seconds(1) } });
+    await move(parent.envelopeId, S.RUNNING);
+    // Started: inherits the parent's deadline, so it is overdue with it (TIMEOUT itself).
+    const running = await open({ parentEnvelopeId: parent.envelopeId });
+    await move(running.envelopeId, S.RUNNING);
+    // Never started: no deadline of its own, ended by the parent's cascade.
+    const waiting = await open({ parentEnvelopeId: parent.envelopeId });
+    await pastDeadline();
+
+    // Before the sweep: reported, nothing written or emitted.
+    const reported = await get(parent.envelopeId);
+    expect(reported.status).toBe(S.TIMEOUT);
+    expect(reported.statusReason).toMatch(/^timed out at \d{4}-\d\d-\d\dT/);
+    expect(reported.costSummary?.executionTime?.seconds).toBe(1n);
+    expect((await record(parent.envelopeId))?.status).toBe("RUNNING");
+    expect(await eventsOf(parent.envelopeId, 4, 500)).toHaveLength(3);
+
+    // Other tests' short envelopes of the tenant may be overdue as well.
+    expect(
+      await timeOutEnvelopes(kit.stack.deps, kit.tenant.tenantId, new Date()),
+    ).toBeGreaterThanOrEqual(2);
+    const stored = await get(parent.envelopeId);
+    expect(stored).toMatchObject({ status: S.TIMEOUT, statusReason: reported.statusReason });
+    expect(stored.completedAt).toEqual(reported.completedAt);
+    const events = await eventsOf(parent.envelopeId, 4);
+    expect(eventTypes(events).at(-1)).toBe("EXECUTION_FAILED");
+    expect(events.at(-1)?.payload).toMatchObject({
+      from: "RUNNING",
+      to: "TIMEOUT",
+      reason: reported.statusReason,
+    });
+    expect((await record(parent.envelopeId))?.status).toBe("TIMEOUT");
+
+    expect(await get(running.envelopeId)).toMatchObject({ status: S.TIMEOUT });
+    expect(eventTypes(await eventsOf(running.envelopeId, 4)).at(-1)).toBe("EXECUTION_FAILED");
+    expect((await record(running.envelopeId))?.status).toBe("TIMEOUT");
+    const cascaded = `parent envelope ${parent.envelopeId} ended TIMEOUT`;
+    expect(await get(waiting.envelopeId)).toMatchObject({
+      status: S.TERMINATED,
+      statusReason: cascaded,
+    });
+    const waitingEvents = await eventsOf(waiting.envelopeId, 3);
+    expect(eventTypes(waitingEvents).at(-1)).toBe("EXECUTION_TERMINATED");
+    expect((await record(waiting.envelopeId))?.status).toBe("TERMINATED");
+
+    // Done once: a second run finds nothing of this tree, and TIMEOUT is final.
+    await timeOutEnvelopes(kit.stack.deps, kit.tenant.tenantId, new Date());
+    expect(await eventsOf(parent.envelopeId, 5, 500)).toHaveLength(4);
+    await expectCode(move(parent.envelopeId, S.COMPLETED), Code.FailedPrecondition, /TIMEOUT/);
+  });
+
+  it("times out an overdue envelope before judging a requested status", async () => {
+    const late = await open({ governance: { timeout: seconds(1) } });
+    await move(late.envelopeId, S.RUNNING);
+    await pastDeadline();
+    // The SDK's complete() after the deadline: refused, but the TIMEOUT is kept.
+    await expectCode(
+      move(late.envelopeId, S.COMPLETED),
+      Code.FailedPrecondition,
+      /from TIMEOUT to COMPLETED; TIMEOUT is final/,
+    );
+    expect((await get(late.envelopeId)).status).toBe(S.TIMEOUT);
+    expect((await record(late.envelopeId))?.status).toBe("TIMEOUT");
+    expect(eventTypes(await eventsOf(late.envelopeId, 4))).toEqual([
+      "CUSTOM",
+      "CUSTOM",
+      "EXECUTION_STARTED",
+      "EXECUTION_FAILED",
+    ]);
+    // Asking for TIMEOUT itself answers it (idempotent).
+    expect((await move(late.envelopeId, S.TIMEOUT)).status).toBe(S.TIMEOUT);
   });
 });
 

@@ -45,6 +45,22 @@ const reserve: UsageKit["reserve"] = (keys, tokens, cost) => kit.reserve(keys, t
 const budgetEventsOf: UsageKit["budgetEventsOf"] = (id, ms) => kit.budgetEventsOf(id, ms);
 const flushNamespace: UsageKit["flushNamespace"] = () => kit.flushNamespace();
 
+/** The bodies of the Upstash REST requests sent until restore(), in order. */
+function recordRedisRequests(): { bodies: string[]; restore(): void } {
+  const original = globalThis.fetch;
+  const bodies: string[] = [];
+  globalThis.fetch = ((input: string | URL | Request, init?: RequestInit) => {
+    if (typeof init?.body === "string") bodies.push(init.body);
+    return original(input, init);
+  }) as typeof fetch;
+  return {
+    bodies,
+    restore: () => {
+      globalThis.fetch = original;
+    },
+  };
+}
+
 describe("execution time", () => {
   it("counts execution_time against max_execution_time: once used up, reservations refuse", async () => {
     const b = await newBudget(
@@ -165,20 +181,38 @@ describe("reconciliation", () => {
 
     expect(await flushNamespace()).toBeGreaterThan(0);
     expect((await used(b.key)).used.tokens).toBe(0);
+    // The edge's view: reserve as the edge does, guarded by the tenant's BudgetSet.
+    const setKey = stack.deps.budgetKeys.budgetSet(tenant.tenantId);
+    const edgeReserve = () =>
+      ledger.reserve({
+        tenantId: tenant.tenantId,
+        counters: [{ key: b.key, limits: { tokens: 5000 }, suspended: false }],
+        estimate: { tokens: 3501, costMicros: 0, llmCalls: 0, toolCalls: 0 },
+        ttlMs: 1000,
+        budgetSetKey: setKey,
+      });
+    // Counters at 0 would admit it: the missing set refuses instead.
+    expect(await edgeReserve()).toMatchObject({ ok: false, unsynced: true });
 
-    const report = await reconcileBudgets(stack.deps);
+    const requests = recordRedisRequests();
+    let report: Awaited<ReturnType<typeof reconcileBudgets>>;
+    try {
+      report = await reconcileBudgets(stack.deps);
+    } finally {
+      requests.restore();
+    }
     expect(report.failures).toEqual([]);
     expect(report.tenants).toBeGreaterThanOrEqual(2);
+    // The set comes back only after the counters: a present set means they were restored.
+    const restoredAt = requests.bodies.findIndex((body) => body.includes(b.key));
+    const publishedAt = requests.bodies.findLastIndex((body) => body.includes(setKey));
+    expect(restoredAt).toBeGreaterThanOrEqual(0);
+    expect(publishedAt).toBeGreaterThan(restoredAt);
     const after = await ledger.readCounters([b.key, envKey]);
     expect(after.map((c) => c.used)).toEqual(before.map((c) => c.used));
-    // The edge's view of the budget: the same amount left of every limit.
-    const refused = await ledger.reserve({
-      tenantId: tenant.tenantId,
-      counters: [{ key: b.key, limits: { tokens: 5000 }, suspended: false }],
-      estimate: { tokens: 3501, costMicros: 0, llmCalls: 0, toolCalls: 0 },
-      ttlMs: 1000,
-    });
-    expect(refused.ok).toBe(false);
+    // The same amount left of every limit.
+    const refused = await edgeReserve();
+    expect(refused).toMatchObject({ ok: false, refused: [{ reason: "WOULD_EXCEED" }] });
     // The envelope's record is back too.
     expect(
       await stack.redis.get(stack.deps.budgetKeys.envelope(tenant.tenantId, root)),

@@ -236,3 +236,79 @@ describe("envelopes", () => {
     expect(ttl).toBeLessThanOrEqual(30 * 24 * 3_600_000);
   });
 });
+
+describe("settling by reservation", () => {
+  const envCounter = (id: string) =>
+    stack.deps.budgetKeys.counter(tenant.tenantId, envelopeCounterId(id), 0);
+
+  it("counts at least the calls the reservation reserved, so call limits are reached", async () => {
+    const b = await budget({ workflowId: "wf-calls", maxToolCalls: 2 });
+    const limits = { toolCalls: 2 };
+    // Settled as the SDK does by default: a cost, 0 calls.
+    const settle = (reservationId: string | undefined) =>
+      api.recordUsage({ reservationId, workflowId: "wf-calls", costUsd: 0.001 });
+    await settle(await kit.reserveCalls([{ key: b.key, limits }], { llmCalls: 1 }));
+    await settle(await kit.reserveCalls([{ key: b.key, limits }], { toolCalls: 1 }));
+    const row = await budgetRow(b.id);
+    expect([Number(row?.current_llm_calls), Number(row?.current_tool_calls)]).toEqual([1, 1]);
+    expect((await used(b.key)).used).toMatchObject({ llmCalls: 1, toolCalls: 1 });
+
+    // A settle reporting more than reserved counts what it reports.
+    const two = await kit.reserveCalls([{ key: b.key, limits }], { toolCalls: 1 });
+    await api.recordUsage({ reservationId: two, workflowId: "wf-calls", toolCalls: 1, costUsd: 0 });
+    expect((await used(b.key)).used.toolCalls).toBe(2);
+    const refused = await kit.ledger.reserve({
+      tenantId: tenant.tenantId,
+      counters: [{ key: b.key, limits, suspended: false }],
+      estimate: { tokens: 0, costMicros: 0, llmCalls: 0, toolCalls: 1 },
+      ttlMs: 60_000,
+    });
+    expect(refused).toMatchObject({ ok: false, refused: [{ dimension: "toolCalls" }] });
+  });
+
+  it("charges the envelope the reservation was made for when the settle names none", async () => {
+    const root = await envelope();
+    const child = await envelope(root);
+    // The edge reserves on the envelope's and every ancestor's counter; listed root first
+    // here, as the deepest one (not the first) is the call's envelope.
+    const counters = [{ key: envCounter(root) }, { key: envCounter(child) }];
+    const reservationId = await kit.reserveCalls(counters, { toolCalls: 3 });
+    expect((await used(envCounter(child))).reserved.toolCalls).toBe(3);
+    const res = await api.recordUsage({ reservationId, costUsd: 0.004, inputTokens: 40n });
+
+    const { rows } = await stack.owner.query<{ id: string; s: Record<string, unknown> }>(
+      "SELECT id::text AS id, cost_summary AS s FROM envelopes WHERE id = ANY($1::uuid[])",
+      [[root, child]],
+    );
+    for (const id of [root, child]) {
+      expect(rows.find((r) => r.id === id)?.s).toMatchObject({ cost_micros: 4000, tool_calls: 3 });
+      const counter = await used(envCounter(id));
+      expect(counter.used).toMatchObject({ costMicros: 4000, tokens: 40, toolCalls: 3 });
+      expect(counter.reserved.toolCalls).toBe(0);
+    }
+    const event = await stack.owner.query(
+      "SELECT envelope_id::text AS envelope_id, tool_calls FROM cost_events WHERE id = $1",
+      [res.costEventId],
+    );
+    expect(event.rows[0]).toEqual({ envelope_id: child, tool_calls: 3 });
+  });
+
+  it("refuses an envelope_id the reservation was not made for, nothing written", async () => {
+    const mine = await envelope();
+    const another = await envelope();
+    const reservationId = await kit.reserveCalls([{ key: envCounter(mine) }], { llmCalls: 1 });
+    const before = await costEventCount();
+    await expectCode(
+      api.recordUsage({ reservationId, envelopeId: another, costUsd: 0.01 }),
+      Code.InvalidArgument,
+      /envelope_id.*another envelope/,
+    );
+    expect(await costEventCount()).toBe(before);
+    expect((await used(envCounter(mine))).reserved.llmCalls).toBe(1);
+    const { rows } = await stack.owner.query<{ s: Record<string, unknown> }>(
+      "SELECT cost_summary AS s FROM envelopes WHERE id = ANY($1::uuid[])",
+      [[mine, another]],
+    );
+    expect(rows.every((r) => !r.s.cost_micros)).toBe(true);
+  });
+});

@@ -3,24 +3,32 @@ import { COMMON_LUA } from "./common.js";
 /**
  * Reserves an estimate against every counter at once, or nothing.
  *
- * KEYS: counter HASH / reservations ZSET pairs (1..2n), then the reservation HASH.
+ * KEYS: counter HASH / reservations ZSET pairs (1..2n), the reservation HASH, then
+ *       optionally the tenant's BudgetSet key (an even count of keys means it is there).
  * ARGV: now, expiresAt, resId, est tok, cost, llm, tool, counters JSON, then per counter
  *       10 values: limit tok, in, out, cost, llm, tool, exec (-1: none), suspended, hard,
  *       expireAt.
- * Reply: ok (1/0), then per counter 12 integers: code (0 fits, 1 exhausted, 2 would
+ * Reply: {-1} alone when the BudgetSet key was given and does not exist (nothing was
+ *        read or written: see below); else ok (1/0), then per counter 12 integers: code (0 fits, 1 exhausted, 2 would
  *        exceed — its limit, or 2^53 - 1 for any reserved sum —, 3 suspended), dimension
  *        (1..7, 0 none), used, reserved, limit, and the remaining of each of the 7
  *        dimensions (-1: no limit).
  *
  * Input / output tokens and execution time are never estimated (a call's split and
  * duration are known only after it ran): they are checked for exhaustion only.
+ *
+ * The BudgetSet guard: functions publish the set for every tenant (an empty one when it
+ * has no budgets) and reconciliation restores the counters before the set, so a missing
+ * set means Redis lost the tenant's state (a flush, an eviction) and its counters may read
+ * 0 for budgets that are full. Refusing, atomically with the check, closes that window.
  */
 export const RESERVE_LUA = `${COMMON_LUA}
 local now = tonumber(ARGV[1])
 local expires_at = tonumber(ARGV[2])
 local est = {num(ARGV[4]), num(ARGV[5]), num(ARGV[6]), num(ARGV[7])}
 local any = est[1] + est[2] + est[3] + est[4] > 0
-local n = (#KEYS - 1) / 2
+local n = math.floor((#KEYS - 1) / 2)
+if #KEYS == 2 * n + 2 and redis.call('EXISTS', KEYS[2 * n + 2]) == 0 then return {-1} end
 -- Dimension d: its used field, its reserved/estimate index (0: exhaustion check only).
 local RES_OF = {1, 0, 0, 2, 3, 4, 0}
 -- Per counter ARGV: NUSED limits, suspended, hard, expireAt.
@@ -80,7 +88,7 @@ if ok == 1 and any then
       redis.call('PEXPIREAT', zset, int(expire_at))
     end
   end
-  local res = KEYS[#KEYS]
+  local res = KEYS[2 * n + 1]
   redis.call('HSET', res, 'members', member, 'counters', ARGV[8], 'expiresAt', int(expires_at))
   redis.call('PEXPIREAT', res, int(expires_at + 3600000))
 end

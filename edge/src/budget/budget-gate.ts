@@ -17,8 +17,15 @@ import type { EnvelopeSource } from "./envelope-source.js";
 
 export type { BudgetCheckResult } from "./budget-checks.js";
 
-/** Reservations by outcome: reserved, checked (nothing to reserve), refused, failed, released. */
+/**
+ * Reservations by outcome: reserved, checked (nothing to reserve), refused, failed,
+ * unsynced (Redis lost the tenant's BudgetSet), released.
+ */
 export const BUDGET_RESERVATIONS_METRIC = "fulcrum_edge_budget_reservations_total";
+
+/** The DENY's message when Redis lost the tenant's state (decide.ts adds "budgets fail closed"). */
+export const UNSYNCED_MESSAGE =
+  "the tenant's budgets are being restored from PostgreSQL (Redis lost them); retry shortly";
 
 /** What the budgets and the envelope said about one call. */
 export interface BudgetOutcome {
@@ -38,6 +45,12 @@ export interface BudgetPreparation {
   counters: PlannedCounter[];
   envelopeRefusal?: string;
   failed?: string;
+  /**
+   * The tenant's BudgetSet was read (or kept from a good read): the reservation guards on
+   * it still being in Redis. A tenant that never had one (envelope limits only, before
+   * any publish) is not guarded, or it would be refused until reconciliation ran.
+   */
+  setPublished?: boolean;
 }
 
 export interface BudgetGateOptions {
@@ -92,8 +105,9 @@ export class BudgetGate {
     const levels = envelope
       ? [{ id: envelope.envelope.id, record: envelope.envelope }, ...envelope.ancestors]
       : [];
+    const setPublished = set.value !== null;
     try {
-      return { estimate, counters: selectCounters(set.value, scoped, levels, nowMs) };
+      return { estimate, counters: selectCounters(set.value, scoped, levels, nowMs), setPublished };
     } catch (error) {
       // A budget whose period cannot be computed is a broken set: fail closed, never skip it.
       return {
@@ -129,7 +143,14 @@ export class BudgetGate {
     }));
     let result: Awaited<ReturnType<BudgetLedger["reserve"]>>;
     try {
-      result = await ledger.reserve({ tenantId, counters: specs, estimate, ttlMs, nowMs });
+      result = await ledger.reserve({
+        tenantId,
+        counters: specs,
+        estimate,
+        ttlMs,
+        nowMs,
+        ...(prep.setPublished ? { budgetSetKey: keys.budgetSet(tenantId) } : {}),
+      });
     } catch (error) {
       this.count("failed");
       this.options.logger.error("budget reservation failed", { tenantId, error });
@@ -139,6 +160,13 @@ export class BudgetGate {
         checks: [],
         message: `budgets could not be checked (${describe(error)})`,
       };
+    }
+    if (!result.ok && result.unsynced) {
+      this.count("unsynced");
+      this.options.logger.error("budget set missing from Redis; failing closed until restored", {
+        tenantId,
+      });
+      return { kind: "failed", estimate, checks: [], message: UNSYNCED_MESSAGE };
     }
     const refusals = result.ok ? [] : result.refused;
     const checks = prep.counters.map((c, i) =>

@@ -87,7 +87,14 @@ export class BudgetSetSource {
         this.timeoutMs,
         `Redis did not answer within ${this.timeoutMs} ms`,
       );
-      const set = raw === null || raw === undefined ? null : parseBudgetSet(raw);
+      const missing = raw === null || raw === undefined;
+      // Functions never delete a set (a tenant whose budgets were all deleted gets an empty
+      // one), so a set that vanished was lost by Redis (flush, eviction): "no budgets" would
+      // fail open. Served stale, the reservation meets the ledger's missing-set guard.
+      if (missing && (previous?.set?.budgets.length ?? 0) > 0) {
+        throw new Error("the BudgetSet is missing from Redis (flushed or evicted)");
+      }
+      const set = missing ? null : parseBudgetSet(raw);
       this.tenants.set(tenantId, { set, goodAt: at, checkedAt: at });
       this.count("loaded");
       return set;

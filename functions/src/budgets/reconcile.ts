@@ -4,11 +4,14 @@
  * For every tenant (listed through the platform role: `tenants` is not granted to the
  * application role), in this order:
  * 1. PENDING approvals past expires_at become EXPIRED (APPROVAL_EXPIRED events);
- * 2. the BudgetSet is published again;
- * 3. the EnvelopeRecords of non-terminal envelopes are written again;
- * 4. pending approval keys, unconsumed grants and rejection markers are written again;
- * 5. every budget's current-period usage and every live envelope's own counter are
- *    restored (max-set, so racing a settle never lowers or double counts anything).
+ * 2. the EnvelopeRecords of non-terminal envelopes are written again;
+ * 3. pending approval keys, unconsumed grants and rejection markers are written again;
+ * 4. every budget's current-period usage and every live envelope's own counter are
+ *    restored (max-set, so racing a settle never lowers or double counts anything);
+ * 5. last, the BudgetSet is published again. The edge's reserve script refuses a tenant
+ *    whose set is missing (Redis lost its state), so the set must not come back before
+ *    the rest of the tenant's state: a present set means the counters were restored. A
+ *    failed restore step therefore leaves a flushed tenant failing closed, not open.
  *
  * Reservations in flight at a flush are lost (Redis held them only): the budgets then
  * admit up to those amounts again until the calls settle — PostgreSQL cannot know them.
@@ -26,6 +29,7 @@ import { restoreApprovalKeys } from "../approvals/approval-keys.js";
 import { inTenant } from "../db/tenant-transaction.js";
 import type { FunctionsDeps } from "../deps.js";
 import { publishEnvelopeRecords } from "../envelopes/envelope-records.js";
+import { timeOutEnvelopes } from "../envelopes/envelope-timeout.js";
 import { allBudgets, budgetUsed, windowOf } from "../usage/budget-rows.js";
 import { envelopeUsed, summaryUsage } from "../usage/envelope-usage.js";
 import { publishBudgetSet } from "./budget-set-publisher.js";
@@ -41,6 +45,7 @@ export type ReconcileDeps = Pick<
 export interface ReconcileReport {
   tenants: number;
   approvalsExpired: number;
+  envelopesTimedOut: number;
   envelopeRecords: number;
   approvalKeys: number;
   countersRestored: number;
@@ -66,15 +71,17 @@ export async function reconcileBudgets(
   const report: ReconcileReport = {
     tenants: tenantIds.length,
     approvalsExpired: 0,
+    envelopesTimedOut: 0,
     envelopeRecords: 0,
     approvalKeys: 0,
     countersRestored: 0,
     failures: [],
   };
   for (const tenantId of tenantIds) {
-    const step = async (name: string, run: () => Promise<void>) => {
+    const step = async (name: string, run: () => Promise<void>): Promise<boolean> => {
       try {
         await run();
+        return true;
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         report.failures.push({ tenantId, step: name, error: message });
@@ -84,27 +91,34 @@ export async function reconcileBudgets(
           step: name,
           error: message,
         });
+        return false;
       }
     };
     const now = deps.now();
     await step("expire_approvals", async () => {
       report.approvalsExpired += await expireApprovals(deps, tenantId, now);
     });
-    await step("budget_set", async () => {
-      await publishBudgetSet(deps, tenantId);
+    await step("envelope_timeouts", async () => {
+      report.envelopesTimedOut += await timeOutEnvelopes(deps, tenantId, now);
     });
-    await step("envelope_records", async () => {
+    const records = await step("envelope_records", async () => {
       report.envelopeRecords += await publishEnvelopeRecords(deps, tenantId);
     });
-    await step("approval_keys", async () => {
+    const approvals = await step("approval_keys", async () => {
       report.approvalKeys += await restoreApprovalKeys(deps, tenantId, now);
     });
-    await step("counters", async () => {
+    const counters = await step("counters", async () => {
       const used = await currentUsage(deps, tenantId, now.getTime());
       for (let i = 0; i < used.length; i += RESTORE_BATCH) {
         await ledger.restore(used.slice(i, i + RESTORE_BATCH));
       }
       report.countersRestored += used.length;
+    });
+    await step("budget_set", async () => {
+      if (!(records && approvals && counters)) {
+        throw new Error("not published: a restore step failed (retried on the next run)");
+      }
+      await publishBudgetSet(deps, tenantId);
     });
   }
   return report;

@@ -21,7 +21,7 @@ import { and, asc, inArray, sql } from "drizzle-orm";
 import { ENVELOPE_OPEN_STATUSES } from "../../../core/budget/envelope-record.js";
 import { envelopes } from "../../../db/schema/index.js";
 import type { Tx } from "../db/tenant-transaction.js";
-import { stageTransition } from "./envelope-events.js";
+import { type Emit, stageTransition } from "./envelope-events.js";
 import type { EnvelopeRow } from "./envelope-rows.js";
 import type { EnvelopeStatusName } from "./envelope-transitions.js";
 
@@ -31,6 +31,8 @@ export interface CascadeCause {
   keyId: string;
   /** The root's transition instant (text, µs kept); descendants end at the same one. */
   at: string;
+  /** Where the events go; default: staged on the transaction. */
+  emit?: Emit;
 }
 
 /** Ends every open descendant of `cause.root`; answers the rows it changed (top-down). */
@@ -38,6 +40,7 @@ export async function endDescendants(tx: Tx, cause: CascadeCause): Promise<Envel
   const changed: EnvelopeRow[] = [];
   let parents = [cause.root.id];
   let parentStatus: EnvelopeStatusName = cause.root.status;
+  const emit = cause.emit ?? stageTransition;
   while (parents.length > 0) {
     // FOR UPDATE rechecks the status filter after a wait: a child that finished by
     // itself meanwhile is left as it is.
@@ -74,7 +77,7 @@ export async function endDescendants(tx: Tx, cause: CascadeCause): Promise<Envel
     for (const before of open) {
       const row = byId.get(before.id);
       if (!row) continue;
-      stageTransition(row, {
+      emit(row, {
         from: before.status,
         to: "TERMINATED",
         reason: row.statusReason ?? "",

@@ -48,7 +48,14 @@ export function envelopeEvent(row: EnvelopeRow, t: Transition): Event {
   });
 }
 
-/** Stages the transition's event on the running transaction (published after commit). */
+/** Where a transition's event goes (stageTransition, or a collector outside a call). */
+export type Emit = (row: EnvelopeRow, t: Transition) => void;
+
+/**
+ * Stages the transition's event on the running transaction: published after the commit
+ * by the Connect call's outbox. Outside a call there is no outbox, so background work
+ * (envelope-timeout.ts) collects with its own Emit and publishes itself.
+ */
 export function stageTransition(row: EnvelopeRow, t: Transition): void {
   stageManagementEvent(envelopeEvent(row, t));
 }

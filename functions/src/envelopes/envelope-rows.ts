@@ -3,6 +3,8 @@
  * the row's `cost_summary` jsonb, which RecordUsage keeps up to date for the envelope
  * and every ancestor (snake_case keys; a key it has not written reads as 0), plus the
  * execution time: wall clock from started_at to completed_at (or now while running).
+ * An envelope past its deadline is answered as the TIMEOUT it is (envelope-deadline.ts),
+ * even before that transition is written.
  */
 import { create } from "@bufbuild/protobuf";
 import { DurationSchema, timestampFromDate } from "@bufbuild/protobuf/wkt";
@@ -24,6 +26,7 @@ import {
 } from "../../../proto/gen/fulcrum/envelope/v1/envelope_pb.js";
 import type { Tx } from "../db/tenant-transaction.js";
 import { summaryUsage } from "../usage/envelope-usage.js";
+import { asOf } from "./envelope-deadline.js";
 import { governanceFromJson, governanceToProto } from "./envelope-governance.js";
 
 export type EnvelopeRow = typeof envelopes.$inferSelect;
@@ -50,7 +53,8 @@ const n = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) ?
 const big = (v: unknown): bigint => BigInt(Math.max(0, Math.trunc(n(v))));
 
 /** cost_summary jsonb → CostSummary; cost may be kept as micro-USD or USD. */
-export function costSummaryOf(row: EnvelopeRow, now: Date): CostSummary {
+export function costSummaryOf(stored: EnvelopeRow, now: Date): CostSummary {
+  const row = asOf(stored, now);
   const j = (row.costSummary ?? {}) as Record<string, unknown>;
   // The totals read as RecordUsage reads them when it adds a call (one reading of the jsonb).
   const used = summaryUsage(j);
@@ -106,7 +110,8 @@ export function frameworkName(f: Framework): string {
   return Framework[f] ?? "UNSPECIFIED";
 }
 
-export function toEnvelopeProto(row: EnvelopeRow, now: Date): Envelope {
+export function toEnvelopeProto(stored: EnvelopeRow, now: Date): Envelope {
+  const row = asOf(stored, now);
   const trace = strings(row.traceContext);
   const flags = Number((row.traceContext as Record<string, unknown>)?.trace_flags ?? 0);
   const framework = (Framework as unknown as Record<string, number>)[row.framework];

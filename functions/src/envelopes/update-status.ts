@@ -1,24 +1,22 @@
 /**
  * UpdateEnvelopeStatus: one transition of the lifecycle (envelope-transitions.ts) under
- * the envelope's row lock, its event staged on the same transaction, and the edge's
- * record rewritten after the commit.
+ * the envelope's row lock, written by applyTransition (apply-transition.ts) with its
+ * event staged on the same transaction, and the edge's record rewritten after the commit.
  *
  * - A transition the table does not allow is FailedPrecondition naming the allowed ones.
  * - Asking for the status the envelope already has is idempotent: the envelope is
  *   answered unchanged, no event is emitted, and its record is republished. An SDK that
  *   lost the answer to "complete" retries it; that retry must neither fail nor count a
  *   second completion, and it repairs the edge's copy if Redis failed the first time.
- * - The first RUNNING sets started_at and deadline_at (started_at + governance timeout,
- *   or an ancestor's earlier deadline); a resume (PAUSED → RUNNING) keeps both. A final
- *   status sets completed_at and ends every open descendant (envelope-cascade.ts); the
- *   records of the envelope and its whole tree are rewritten after the commit (a retry
- *   of the same final status rewrites them again).
- * - updated_at strictly increases with every transition (at least 1 ms past the previous
- *   value), so the record's `updatedAtMs` orders the edge's copies (envelope-records.ts).
+ * - An envelope past its deadline is timed out first (reads already report it TIMEOUT,
+ *   envelope-deadline.ts): the TIMEOUT is committed and published, and the requested
+ *   status is then judged from TIMEOUT — asking for TIMEOUT answers it, anything else is
+ *   FailedPrecondition. Otherwise a "complete" arriving after the deadline would turn an
+ *   execution every read called TIMEOUT into COMPLETED.
+ * - A final status rewrites the records of the envelope and its whole tree after the
+ *   commit (a retry of the same final status rewrites them again).
  */
-import { eq, sql } from "drizzle-orm";
 import { FulcrumError } from "../../../core/errors/fulcrum-error.js";
-import { envelopes } from "../../../db/schema/index.js";
 import {
   type Envelope,
   EnvelopeStatus,
@@ -27,9 +25,8 @@ import type { UpdateEnvelopeStatusRequest } from "../../../proto/gen/fulcrum/env
 import type { TenantPrincipal } from "../auth/principal.js";
 import { inTenant } from "../db/tenant-transaction.js";
 import type { FunctionsDeps } from "../deps.js";
-import { ancestorDeadline, endDescendants } from "./envelope-cascade.js";
-import { stageTransition } from "./envelope-events.js";
-import { governanceFromJson } from "./envelope-governance.js";
+import { applyTransition } from "./apply-transition.js";
+import { isOverdue, timeoutReason } from "./envelope-deadline.js";
 import { publishEnvelopeRecord, publishEnvelopeTree } from "./envelope-records.js";
 import { loadEnvelope, toEnvelopeProto } from "./envelope-rows.js";
 import {
@@ -68,55 +65,31 @@ export async function updateEnvelopeStatus(
   req: UpdateEnvelopeStatusRequest,
 ): Promise<Envelope> {
   const to = statusName(req.status, "status");
-  const row = await inTenant(deps.db, caller.tenantId, async (tx) => {
-    const current = await loadEnvelope(tx, req.envelopeId, { lock: true });
+  const { row, refusal } = await inTenant(deps.db, caller.tenantId, async (tx) => {
+    let current = await loadEnvelope(tx, req.envelopeId, { lock: true });
+    let timedOut = false;
+    if (isOverdue(current, deps.now())) {
+      // No key ended it: the deadline did (the same write as timeOutEnvelopes').
+      const reason = timeoutReason(current.deadlineAt);
+      current = await applyTransition(tx, current, { to: "TIMEOUT", reason, keyId: "" });
+      timedOut = true;
+    }
     const from = current.status;
-    if (from === to) return current;
-    if (!canTransition(from, to)) throw refused(current.id, from, to);
-
-    // One instant for every column (µs kept as text), past the previous updated_at.
-    const { rows } = await tx.execute<{ at: string }>(sql`
-      SELECT greatest(clock_timestamp(), updated_at + interval '1 millisecond')::text AS at
-        FROM ${envelopes} WHERE id = ${current.id}`);
-    const at = rows[0]?.at;
-    if (!at) throw new FulcrumError("Internal", `envelope ${current.id} vanished`);
-    const now = sql`${at}::timestamptz`;
-    const firstStart = to === "RUNNING" && current.startedAt === null;
-    const timeoutMs = governanceFromJson(current.governance).timeoutMs;
-    const own =
-      timeoutMs === undefined
-        ? sql`null::timestamptz`
-        : sql`${now} + ${timeoutMs} * interval '1 millisecond'`;
-    // least() skips nulls: no timeout and no ancestor deadline leaves none.
-    const inherited = firstStart ? await ancestorDeadline(tx, current.parentEnvelopeId) : null;
-    const [updated] = await tx
-      .update(envelopes)
-      .set({
-        status: to,
-        statusReason: req.reason || null,
-        updatedAt: now,
-        ...(firstStart
-          ? {
-              startedAt: now,
-              deadlineAt: sql`least(${own}, ${inherited}::timestamptz)`,
-            }
-          : {}),
-        ...(isTerminal(to) ? { completedAt: now } : {}),
-      })
-      .where(eq(envelopes.id, current.id))
-      .returning();
-    if (!updated) throw new FulcrumError("Internal", `envelope ${current.id} vanished`);
-    stageTransition(updated, {
-      from,
+    if (from === to) return { row: current, refusal: undefined };
+    if (!canTransition(from, to)) {
+      // Throwing here would roll the timeout back: commit it, refuse after publishing.
+      if (timedOut) return { row: current, refusal: refused(current.id, from, to) };
+      throw refused(current.id, from, to);
+    }
+    const updated = await applyTransition(tx, current, {
       to,
       reason: req.reason,
       keyId: caller.keyId,
-      at: updated.updatedAt,
     });
-    if (isTerminal(to)) await endDescendants(tx, { root: updated, keyId: caller.keyId, at });
-    return updated;
+    return { row: updated, refusal: undefined };
   });
   if (isTerminal(row.status)) await publishEnvelopeTree(deps, caller.tenantId, row.id);
   else await publishEnvelopeRecord(deps, caller.tenantId, row.id);
+  if (refusal) throw refusal;
   return toEnvelopeProto(row, deps.now());
 }

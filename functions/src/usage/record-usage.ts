@@ -16,6 +16,10 @@
  * against, read from Redis: a reservation that expired or is unknown (another tenant's
  * is invisible: its key is tenant-scoped) still has its usage recorded — losing usage
  * because a settle came late would let the budget overspend.
+ *
+ * A reservation still in Redis also says which envelope the call was governed by (a
+ * settle by reservation id alone charges it; naming another is InvalidArgument) and how
+ * many calls were admitted (counted at least: reservation-usage.ts).
  */
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
@@ -46,7 +50,12 @@ import {
   writeSummary,
 } from "./envelope-usage.js";
 import { microsToNumeric } from "./money.js";
-import { reservationBudgetIds } from "./reservation-lookup.js";
+import { NO_HINT, type ReservationHint, reservationHint } from "./reservation-lookup.js";
+import {
+  checkReservationEnvelope,
+  reservedEnvelope,
+  withReservedCalls,
+} from "./reservation-usage.js";
 import { type UsageInput, usageInput } from "./usage-input.js";
 
 export const SETTLE_FAILED_METRIC = "fulcrum_functions_budget_settle_failed_total";
@@ -72,13 +81,15 @@ export function recordUsage(deps: FunctionsDeps) {
     const caller = tenantCaller(ctx);
     requirePermission(caller, "usage.write");
     const now = deps.now();
-    const input = usageInput(req, now);
+    const requested = usageInput(req, now);
     const tenantId = caller.tenantId;
-    const reservedBudgets = input.reservationId
-      ? await reservationBudgetIds(deps, tenantId, input.reservationId)
-      : [];
+    const hint = requested.reservationId
+      ? await reservationHint(deps, tenantId, requested.reservationId)
+      : NO_HINT;
+    checkReservationEnvelope(requested, hint);
+    const input = withReservedCalls(requested, hint);
     const recorded = await inTenant(deps.db, tenantId, (tx) =>
-      recordInTx(tx, tenantId, input, reservedBudgets, now),
+      recordInTx(tx, tenantId, input, hint, now),
     );
     const used = [
       ...recorded.counted.map((c) =>
@@ -138,16 +149,17 @@ async function recordInTx(
   tx: Tx,
   tenantId: string,
   input: UsageInput,
-  reservedBudgets: readonly string[],
+  hint: ReservationHint,
   now: Date,
 ): Promise<Recorded> {
-  const links = input.envelopeId ? await envelopeChain(tx, input.envelopeId) : [];
+  const envelopeId = input.envelopeId ?? (await reservedEnvelope(tx, hint.envelopeIds));
+  const links = envelopeId ? await envelopeChain(tx, envelopeId) : [];
   const workflowId = input.workflowId ?? links[0]?.workflowId;
   // Budgets first, then envelopes, each in id order: the one lock order of this service.
   const budgets = await lockApplicableBudgets(tx, {
     ...(workflowId ? { workflowId } : {}),
     envelopeIds: links.map((e) => e.id),
-    extraIds: [...links.flatMap((e) => (e.budgetId ? [e.budgetId] : [])), ...reservedBudgets],
+    extraIds: [...links.flatMap((e) => (e.budgetId ? [e.budgetId] : [])), ...hint.budgetIds],
   });
   const chain = await lockEnvelopes(
     tx,
