@@ -71,6 +71,7 @@ describe("governanceRecord", () => {
     [EventType.APPROVAL_EXPIRED, "approval.expired"],
     [EventType.BUDGET_WARNING, "budget.warning"],
     [EventType.BUDGET_EXCEEDED, "budget.exceeded"],
+    [EventType.BUDGET_RESET, "budget.reset"],
   ])("maps %s to %s", (type, action) => {
     const outcome = governanceRecord(event(type, { source: "sdk/1.0" }));
     expect(outcome?.kind).toBe("record");

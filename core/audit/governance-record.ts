@@ -42,6 +42,7 @@ const ACTIONS: Partial<Record<EventType, string>> = {
   [EventType.APPROVAL_EXPIRED]: "approval.expired",
   [EventType.BUDGET_WARNING]: "budget.warning",
   [EventType.BUDGET_EXCEEDED]: "budget.exceeded",
+  [EventType.BUDGET_RESET]: "budget.reset",
   [EventType.MANAGEMENT_CHANGE]: "management.change",
 };
 

@@ -262,4 +262,36 @@ describe("reconciliation", () => {
     );
     expect((await used(b.key)).used.tokens).toBe(321);
   });
+
+  it("publishes a budget event whose publish failed after the commit (outbox row)", async () => {
+    const b = await budget({ workflowId: "wf-nats-down", maxTokens: 1000 });
+    // NATS unreachable after the commit: every publish of the call fails.
+    const publisher = stack.deps.eventPublisher;
+    const publish = publisher.publish;
+    publisher.publish = async () => {
+      throw new Error("NATS unavailable (test)");
+    };
+    try {
+      await api.recordUsage({ workflowId: "wf-nats-down", costUsd: 0, inputTokens: 850n });
+    } finally {
+      publisher.publish = publish;
+    }
+    expect((await budgetRow(b.id))?.thresholds.map((t) => t.notified)).toEqual([true, false]);
+    const { rows } = await stack.owner.query<{ id: string; action: string }>(
+      "SELECT id::text AS id, action FROM events WHERE tenant_id = $1 AND target_id = $2",
+      [tenant.tenantId, b.id],
+    );
+    expect(rows.map((r) => r.action)).toEqual(["budget.warning"]);
+    expect(await budgetEventsOf(b.id, 500)).toEqual([]);
+
+    // Twice: the second republish is a duplicate JetStream drops (Nats-Msg-Id = event id).
+    for (let run = 0; run < 2; run++) {
+      const report = await reconcileBudgets(stack.deps, { tenantIds: [tenant.tenantId] });
+      expect(report.failures).toEqual([]);
+    }
+    const published = await budgetEventsOf(b.id);
+    expect(published.map((e) => [EventType[e.eventType], e.eventId])).toEqual([
+      ["BUDGET_WARNING", rows[0]?.id],
+    ]);
+  });
 });

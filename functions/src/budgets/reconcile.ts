@@ -8,7 +8,9 @@
  * 3. pending approval keys, unconsumed grants and rejection markers are written again;
  * 4. every budget's current-period usage and every live envelope's own counter are
  *    restored (max-set, so racing a settle never lowers or double counts anything);
- * 5. last, the BudgetSet is published again. The edge's reserve script refuses a tenant
+ * 5. the budget events of the last 10 minutes are published again from their `events`
+ *    rows (the outbox of usage/budget-outbox.ts: JetStream and the stores dedupe copies);
+ * 6. last, the BudgetSet is published again. The edge's reserve script refuses a tenant
  *    whose set is missing (Redis lost its state), so the set must not come back before
  *    the rest of the tenant's state: a present set means the counters were restored. A
  *    failed restore step therefore leaves a flushed tenant failing closed, not open.
@@ -30,6 +32,7 @@ import { inTenant } from "../db/tenant-transaction.js";
 import type { FunctionsDeps } from "../deps.js";
 import { publishEnvelopeRecords } from "../envelopes/envelope-records.js";
 import { timeOutEnvelopes } from "../envelopes/envelope-timeout.js";
+import { republishBudgetEvents } from "../usage/budget-outbox.js";
 import { allBudgets, budgetUsed, windowOf } from "../usage/budget-rows.js";
 import { envelopeUsed, summaryUsage } from "../usage/envelope-usage.js";
 import { publishBudgetSet } from "./budget-set-publisher.js";
@@ -49,6 +52,7 @@ export interface ReconcileReport {
   envelopeRecords: number;
   approvalKeys: number;
   countersRestored: number;
+  budgetEventsRepublished: number;
   /** One entry per failed step; empty when everything was repaired. */
   failures: { tenantId: string; step: string; error: string }[];
 }
@@ -75,6 +79,7 @@ export async function reconcileBudgets(
     envelopeRecords: 0,
     approvalKeys: 0,
     countersRestored: 0,
+    budgetEventsRepublished: 0,
     failures: [],
   };
   for (const tenantId of tenantIds) {
@@ -113,6 +118,9 @@ export async function reconcileBudgets(
         await ledger.restore(used.slice(i, i + RESTORE_BATCH));
       }
       report.countersRestored += used.length;
+    });
+    await step("republish_budget_events", async () => {
+      report.budgetEventsRepublished += await republishBudgetEvents(deps, tenantId, now);
     });
     await step("budget_set", async () => {
       if (!(records && approvals && counters)) {

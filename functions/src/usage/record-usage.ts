@@ -9,7 +9,8 @@
  * `key:<idempotency key>`, unique per tenant) makes a second settle AlreadyExists with
  * nothing counted twice. After the commit the ledger is settled with the rows' absolute
  * values (max-set: retries and reconciliation never double count) and the BUDGET_* events
- * are published (staged on the transaction, see budget-events.ts).
+ * are published (staged on the transaction, see budget-events.ts); their `events` rows are
+ * written in the transaction, so reconciliation can publish a lost one (budget-outbox.ts).
  *
  * Which budgets apply is PostgreSQL's answer (tenant-wide, the workflow's, the envelope
  * chain's and their governance budgets) plus the budgets the reservation was taken
@@ -41,6 +42,7 @@ import type { FunctionsDeps } from "../deps.js";
 import { stageManagementEvent } from "../events/management-events.js";
 import { type CountedBudget, countUsage, writeCounted } from "./budget-counting.js";
 import { budgetEvents } from "./budget-events.js";
+import { writeBudgetEvents } from "./budget-outbox.js";
 import { budgetUsed, lockApplicableBudgets, windowOf } from "./budget-rows.js";
 import {
   addToSummary,
@@ -200,7 +202,9 @@ async function recordInTx(
   for (const row of budgets) {
     const c = countUsage(row, windowOf(row, now.getTime()), { usage }, now);
     await writeCounted(tx, c);
-    for (const event of budgetEvents(tenantId, c, now, costEventId)) stageManagementEvent(event);
+    const signalled = budgetEvents(tenantId, c, now, costEventId);
+    await writeBudgetEvents(tx, signalled);
+    for (const event of signalled) stageManagementEvent(event);
     counted.push(c);
   }
   const envelopes = [];
