@@ -18,8 +18,6 @@
  * Counts are checked exactly; any mismatch exits 1. See bench/README.md.
  */
 import { readdirSync, readFileSync } from "node:fs";
-import { resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseEventProcessorConfig } from "../workers/event-processor/src/config.js";
 import { type EdgePhaseResult, measureEdgeUnderLoad } from "./audit/edge-phase.js";
 import { type AuditEdge, startAuditEdge } from "./audit/edge-target.js";
@@ -27,6 +25,7 @@ import { measureLag } from "./audit/lag.js";
 import { startPipeline } from "./audit/pipeline.js";
 import { formatAuditReport } from "./audit/report.js";
 import { measureThroughput } from "./audit/throughput.js";
+import { envInt, envInts, runIfMain } from "./cli.js";
 import { startControlPlane } from "./edge/control-plane.js";
 import { startEdgeRedisRest } from "./edge/redis-rest.js";
 import { withResources } from "./edge/resources.js";
@@ -58,24 +57,6 @@ function servicePid(comm: string): number {
     } catch {}
   }
   return Number.NaN;
-}
-
-function envInt(name: string, fallback: number): number {
-  const value = process.env[name]?.trim();
-  if (!value) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer`);
-  return n;
-}
-
-function envInts(name: string, fallback: number[]): number[] {
-  const value = process.env[name]?.trim();
-  if (!value) return fallback;
-  return value.split(",").map((part) => {
-    const n = Number(part.trim());
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`${name}: bad value "${part}"`);
-    return n;
-  });
 }
 
 async function main(): Promise<void> {
@@ -194,11 +175,4 @@ async function main(): Promise<void> {
   }
 }
 
-const invokedDirectly =
-  process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
-if (invokedDirectly) {
-  main().catch((error) => {
-    console.error(`bench:audit failed: ${(error as Error).stack ?? error}`);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, "bench:audit", main);

@@ -19,8 +19,6 @@
  */
 import { randomUUID } from "node:crypto";
 import { availableParallelism } from "node:os";
-import { resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import IORedis from "ioredis";
 import { budgetKeysIn } from "../core/budget/budget-keys.js";
 import { ensureRedis } from "../scripts/services/ensure-services.js";
@@ -32,18 +30,9 @@ import {
   type ThroughputRow,
 } from "./budget/ledger-load.js";
 import type { RecordUsageRow } from "./budget/record-usage-load.js";
+import { envInts, runIfMain } from "./cli.js";
 import { startEdgeRedisRest } from "./edge/redis-rest.js";
 import { withResources } from "./edge/resources.js";
-
-function envInts(name: string, fallback: number[]): number[] {
-  const value = process.env[name]?.trim();
-  if (!value) return fallback;
-  return value.split(",").map((part) => {
-    const n = Number(part.trim());
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`${name}: bad value "${part}"`);
-    return n;
-  });
-}
 
 const ms = (v: number) => v.toFixed(2);
 
@@ -160,11 +149,4 @@ async function main(): Promise<void> {
   }
 }
 
-const invokedDirectly =
-  process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
-if (invokedDirectly) {
-  main().catch((error) => {
-    console.error(`bench:budget failed: ${(error as Error).stack ?? error}`);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, "bench:budget", main);
